@@ -1,0 +1,86 @@
+"""Actor and critic networks. The critic is n Q-networks run as one batched ensemble."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from agents.distributions import TanhNormal
+
+
+def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int | None = None) -> nn.Sequential:
+    """Linear+ReLU layers; a final linear layer to `out_dim` when given."""
+    layers: list[nn.Module] = []
+    for width in hidden_sizes:
+        layers += [nn.Linear(in_dim, width), nn.ReLU()]
+        in_dim = width
+    if out_dim is not None:
+        layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """obs -> TanhNormal policy. Separate `mu` / `log_std` heads mirror SB3's layout."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: Sequence[int],
+        log_std_min: float = -5.0,
+        log_std_max: float = 2.0,
+    ) -> None:
+        super().__init__()
+        self.trunk = mlp(obs_dim, hidden_sizes)
+        self.mu = nn.Linear(hidden_sizes[-1], action_dim)
+        self.log_std = nn.Linear(hidden_sizes[-1], action_dim)
+        self.log_std_min = log_std_min
+        self.log_std_max = log_std_max
+
+    def forward(self, obs: torch.Tensor) -> TanhNormal:
+        features = self.trunk(obs)
+        # Squash log σ smoothly into [min, max] (as in pytorch_sac / CleanRL) rather than clamping,
+        # so the bound never zeroes the gradient.
+        unit = torch.tanh(self.log_std(features))
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (unit + 1.0)
+        return TanhNormal(self.mu(features), log_std)
+
+
+class EnsembleLinear(nn.Module):
+    """n independent linear layers applied with one batched matmul: (n, B, in) -> (n, B, out)."""
+
+    def __init__(self, num_members: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_members, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(num_members, 1, out_dim))
+        # Same distribution as nn.Linear's default init, drawn independently per member.
+        bound = 1.0 / math.sqrt(in_dim)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Critic(nn.Module):
+    """n Q-networks Q_i(obs, action) evaluated together; output (n, B)."""
+
+    def __init__(
+        self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int], num_critics: int = 2
+    ) -> None:
+        super().__init__()
+        self.num_critics = num_critics
+        dims = [obs_dim + action_dim, *hidden_sizes, 1]
+        self.layers = nn.ModuleList(
+            EnsembleLinear(num_critics, d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:])
+        )
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)  # (B, D)
+        x = x.unsqueeze(0).expand(self.num_critics, *x.shape)  # (n, B, D), no copy
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))  # (n, B, H)
+        return self.layers[-1](x).squeeze(-1)  # (n, B)

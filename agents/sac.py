@@ -1,0 +1,253 @@
+"""Soft Actor-Critic (Haarnoja et al., arXiv:1812.05905): losses, target update and the agent.
+
+Read top to bottom: critic target and loss (Eq. 5-6), actor loss (Eq. 7/11), temperature loss
+(Eq. 18), Polyak update. The loss functions are pure: (networks, batch) -> (loss, metrics).
+Metrics stay detached tensors; converting them to floats (a host sync) is the caller's business.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.networks import Actor, Critic
+from agents.replay_buffer import Batch
+
+Metrics = dict[str, torch.Tensor]
+
+
+@dataclass
+class SACConfig:
+    """SAC hyperparameters; defaults follow the SAC paper / SB3 (256x256, lr 3e-4, batch 256)."""
+
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak coefficient: target <- (1 - tau) * target + tau * online
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    num_critics: int = 2  # ensemble size; the target takes the min over all of them
+    utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
+    actor_update_every: int = 1  # actor and alpha step once per this many critic steps
+    init_alpha: float = 1.0
+    learn_alpha: bool = True  # False keeps alpha fixed at init_alpha
+    target_entropy: Optional[float] = None  # None: -|A| (the paper's heuristic)
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad value."""
+        positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"agent.gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"agent.tau must be in [0, 1], got {self.tau}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"agent.hidden_sizes must be positive widths, got {self.hidden_sizes}")
+        if self.log_std_min >= self.log_std_max:
+            raise ValueError("agent.log_std_min must be below agent.log_std_max")
+
+
+def critic_loss(
+    actor: Actor, critic: Critic, critic_target: Critic, batch: Batch, alpha: torch.Tensor,
+    gamma: float,
+) -> tuple[torch.Tensor, Metrics]:
+    """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble."""
+    with torch.no_grad():
+        next_action, next_log_prob = actor(batch.next_obs).rsample()  # (B, A), (B,)
+        next_q = critic_target(batch.next_obs, next_action).min(dim=0).values  # (B,)
+        next_value = next_q - alpha * next_log_prob  # (B,) soft state value V(s'), Eq. 3
+        # Bootstrap unless the episode truly terminated; a time-limit truncation still
+        # bootstraps, since the state it cut off has a future the agent cannot see.
+        target = batch.reward + gamma * (1.0 - batch.terminated) * next_value  # (B,)
+    q = critic(batch.obs, batch.action)  # (n, B)
+    # 0.5 * MSE per critic, summed over the ensemble (as SB3), so each critic's gradient is
+    # independent of the ensemble size.
+    loss = 0.5 * (q - target).square().mean(dim=1).sum()
+    return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
+
+
+def actor_loss(
+    actor: Actor, critic: Critic, obs: torch.Tensor, alpha: torch.Tensor
+) -> tuple[torch.Tensor, Metrics, torch.Tensor]:
+    """E[alpha * log pi(a|s) - min_i Q_i(s, a)] with a = tanh(mu + sigma * eps) (Eq. 7/11).
+
+    The caller freezes the critic's parameters, so gradient reaches mu and sigma through Q
+    without computing critic weight gradients. Also returns the detached log-probs for Eq. 18.
+    """
+    action, log_prob = actor(obs).rsample()  # (B, A), (B,)
+    q = critic(obs, action).min(dim=0).values  # (B,)
+    loss = (alpha * log_prob - q).mean()
+    log_prob = log_prob.detach()
+    return loss, {"actor_loss": loss.detach(), "entropy": -log_prob.mean()}, log_prob
+
+
+def alpha_loss(
+    log_alpha: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
+) -> tuple[torch.Tensor, Metrics]:
+    """Temperature loss (Eq. 18), in log alpha as SB3 and CleanRL: alpha rises when the
+    policy's entropy -log pi falls below the target, and falls when it is above."""
+    loss = -(log_alpha * (log_prob + target_entropy)).mean()
+    return loss, {"alpha_loss": loss.detach()}
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging in place: target <- target + tau * (source - target), one foreach call."""
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+def _adam(params: Any, lr: float) -> torch.optim.Adam:
+    # Fused Adam updates every tensor in one kernel; it exists on CPU and CUDA in torch >= 2.4.
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+class SACAgent:
+    """Actor, critic ensemble, target critics and temperature, with their optimizers.
+
+    Acts in [-1, 1]^A (the envs rescale); `predict` maps to env units for SB3-style callers.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        config: SACConfig,
+        device: torch.device | str = "cpu",
+        action_low: np.ndarray | None = None,
+        action_high: np.ndarray | None = None,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.device = torch.device(device)
+        hidden = list(config.hidden_sizes)
+        self.actor = Actor(obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max)
+        self.critic = Critic(obs_dim, action_dim, hidden, config.num_critics)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        for net in (self.actor, self.critic, self.critic_target):
+            net.to(self.device)
+        self.log_alpha = torch.tensor(
+            float(np.log(config.init_alpha)), device=self.device, requires_grad=config.learn_alpha
+        )
+        self.target_entropy = (
+            float(-action_dim) if config.target_entropy is None else float(config.target_entropy)
+        )
+        self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr)
+        self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr)
+        self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr)
+        self.num_updates = 0
+        low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
+        high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
+        self.action_low, self.action_high = low, high
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.detach().exp()
+
+    def update(self, batch: Batch) -> Metrics:
+        """One SAC gradient step in the paper's order: critic, actor, alpha, target critics."""
+        cfg = self.config
+        alpha = self.alpha
+        loss, metrics = critic_loss(
+            self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma
+        )
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.critic_optimizer.step()
+
+        if self.num_updates % cfg.actor_update_every == 0:
+            self.critic.requires_grad_(False)  # no critic weight gradients in the actor step
+            loss, actor_metrics, log_prob = actor_loss(self.actor, self.critic, batch.obs, alpha)
+            self.actor_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.actor_optimizer.step()
+            self.critic.requires_grad_(True)
+            metrics |= actor_metrics
+            if cfg.learn_alpha:
+                loss, alpha_metrics = alpha_loss(self.log_alpha, log_prob, self.target_entropy)
+                self.alpha_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.alpha_optimizer.step()
+                metrics |= alpha_metrics
+
+        soft_update(self.critic_target, self.critic, cfg.tau)
+        self.num_updates += 1
+        metrics["alpha"] = alpha
+        return metrics
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Batched actions in [-1, 1] for observations of shape (N, obs_dim)."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        dist = self.actor(obs_t)
+        action = dist.mode if deterministic else dist.rsample()[0]
+        return action.cpu().numpy()
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, None]:
+        """SB3's `predict` signature: actions in the env's own units; a single obs gives one action.
+
+        Works with `stable_baselines3.common.evaluation.evaluate_policy` on the raw env.
+        """
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        action = self.act(obs[None] if single else obs, deterministic)
+        scaled = self.action_low + 0.5 * (action + 1.0) * (self.action_high - self.action_low)
+        return (scaled[0] if single else scaled).astype(np.float32), None
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training: networks, targets, optimizers, alpha, counter."""
+        return {
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "config": asdict(self.config),
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+            "alpha_optimizer": self.alpha_optimizer.state_dict(),
+            "num_updates": self.num_updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()`; a shape mismatch raises one clear ValueError."""
+        dims = (state.get("obs_dim"), state.get("action_dim"))
+        if dims != (self.obs_dim, self.action_dim):
+            raise ValueError(
+                f"checkpoint is for obs_dim={dims[0]}, action_dim={dims[1]}; this agent has "
+                f"obs_dim={self.obs_dim}, action_dim={self.action_dim}"
+            )
+        try:
+            self.actor.load_state_dict(state["actor"])
+            self.critic.load_state_dict(state["critic"])
+            self.critic_target.load_state_dict(state["critic_target"])
+        except RuntimeError as error:  # torch lists every tensor; keep the first line
+            raise ValueError(f"checkpoint networks do not match the config: "
+                             f"{str(error).splitlines()[1].strip()}") from error
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        self.num_updates = int(state["num_updates"])

@@ -1,0 +1,60 @@
+"""Typed config schema. train.py registers `TrainConfig` with Hydra's ConfigStore, so a
+misspelled key or a wrongly typed value fails at composition, before a run starts.
+
+Plain dataclasses (no Hydra import) so the schema is readable and importable anywhere.
+Keep them mutable: a frozen dataclass breaks Hydra composition.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from agents.sac import SACConfig
+
+
+@dataclass
+class EnvConfig:
+    id: str = "???"  # Gymnasium id, e.g. Pendulum-v1; set by configs/env/<id>.yaml or env.id=...
+    vectorization: str = "sync"  # sync | async (gymnasium.vector)
+    max_episode_steps: Optional[int] = None  # None: the env's registered time limit
+    kwargs: Dict[str, Any] = field(default_factory=dict)  # passed to gymnasium.make
+
+
+@dataclass
+class EvalConfig:
+    every: int = 5000  # env steps between deterministic evaluations; 0 = only at the end
+    episodes: int = 10
+    num_envs: int = 1
+    seed_offset: int = 10_000  # eval env seed = seed + seed_offset, apart from training envs
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 0  # env steps between checkpoints; 0 = only at the end
+    save_buffer: bool = True  # include the replay buffer, needed for an exact resume
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "auto"  # auto | online | offline | disabled
+    project: str = "sac"
+    entity: Optional[str] = None
+    group: Optional[str] = None
+    tags: List[str] = field(default_factory=list)
+    init_timeout: float = 30.0  # seconds before an unreachable server falls back to offline
+
+
+@dataclass
+class TrainConfig:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    agent: SACConfig = field(default_factory=SACConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    seed: int = 0
+    total_steps: int = 100_000  # env steps over all parallel envs
+    num_envs: int = 1
+    learning_starts: int = 5000  # uniform random actions, and no updates, before this step
+    device: str = "auto"  # auto | cpu | cuda
+    log_every: int = 1000  # env steps between scalar logs (each log is one host sync)
+    resume: Optional[str] = None  # run dir or checkpoint file to continue from
+    progress: bool = True  # tqdm bar (hidden anyway when stderr is not a terminal)

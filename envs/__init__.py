@@ -1,0 +1,14 @@
+"""Gymnasium environments for SAC: gymnasium and numpy only (no torch, wandb or Hydra)."""
+
+from envs.factory import EnvError, EnvSpaces, env_spaces, make_env, make_vector_env
+from envs.transitions import Transitions, TransitionTracker
+
+__all__ = [
+    "EnvError",
+    "EnvSpaces",
+    "Transitions",
+    "TransitionTracker",
+    "env_spaces",
+    "make_env",
+    "make_vector_env",
+]

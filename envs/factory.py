@@ -1,0 +1,115 @@
+"""Build single and vector Gymnasium envs the agent can use: Box actions rescaled to [-1, 1],
+float32 flat observations, episode statistics, and one clear error for anything else."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+
+class EnvError(ValueError):
+    """An env SAC cannot use (unknown id, wrong spaces, missing dependency); one-line message."""
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    """What the agent needs to know about an env: sizes and the original action bounds."""
+
+    obs_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+
+def _check_registered(env_id: str) -> None:
+    if env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise EnvError(f"unknown Gymnasium env id {env_id!r}{hint}")
+
+
+def _check_spaces(env_id: str, env: gym.Env) -> None:
+    action_space = env.action_space
+    if not isinstance(action_space, gym.spaces.Box):
+        raise EnvError(
+            f"{env_id}: SAC needs a continuous Box action space, got {type(action_space).__name__}"
+        )
+    if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+        raise EnvError(f"{env_id}: SAC needs finite action bounds to squash into, got "
+                       f"low={action_space.low}, high={action_space.high}")
+    if len(action_space.shape) != 1:
+        raise EnvError(f"{env_id}: SAC needs a 1-D action space, got shape {action_space.shape}")
+    obs_space = env.observation_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise EnvError(f"{env_id}: needs a flat Box observation space, got {obs_space}")
+
+
+def make_env(
+    env_id: str,
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+    **env_kwargs: Any,
+) -> gym.Env:
+    """`gymnasium.make` plus: actions in [-1, 1], float32 observations, validated spaces."""
+    _check_registered(env_id)
+    try:
+        env = gym.make(
+            env_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **env_kwargs
+        )
+    except gym.error.DependencyNotInstalled as error:
+        raise EnvError(f"{env_id}: {str(error).splitlines()[0]}") from error
+    _check_spaces(env_id, env)
+    # Rescaling here means the agent's tanh output always spans the env's full action range.
+    ones = np.ones(env.action_space.shape, dtype=np.float32)  # float32 bounds: no cast warning
+    env = gym.wrappers.RescaleAction(env, min_action=-ones, max_action=ones)
+    if env.observation_space.dtype != np.float32:
+        env = gym.wrappers.DtypeObservation(env, np.float32)
+    return env
+
+
+def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
+    """Sizes and original action bounds of an env, validated (builds and closes one copy)."""
+    _check_registered(env_id)
+    env = make_env(env_id, **env_kwargs)
+    try:
+        raw_space = env.unwrapped.action_space
+        return EnvSpaces(
+            obs_dim=int(env.observation_space.shape[0]),
+            action_dim=int(env.action_space.shape[0]),
+            action_low=np.asarray(raw_space.low, dtype=np.float64),
+            action_high=np.asarray(raw_space.high, dtype=np.float64),
+        )
+    finally:
+        env.close()
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int = 1,
+    vectorization: str = "sync",
+    render_mode: str | None = None,
+    max_episode_steps: int | None = None,
+    **env_kwargs: Any,
+) -> gym.vector.VectorEnv:
+    """`num_envs` copies in a Gymnasium vector env with next-step autoreset and episode stats.
+
+    Validates the env in this process first, so an async worker never hides the error.
+    """
+    if num_envs < 1:
+        raise EnvError(f"num_envs must be >= 1, got {num_envs}")
+    if vectorization not in ("sync", "async"):
+        raise EnvError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    env_spaces(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
+
+    def thunk() -> gym.Env:
+        return make_env(env_id, render_mode, max_episode_steps, **env_kwargs)
+
+    vector_cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    envs = vector_cls([thunk] * num_envs, autoreset_mode=AutoresetMode.NEXT_STEP)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)

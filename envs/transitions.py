@@ -1,0 +1,52 @@
+"""Turn Gymnasium 1.x vector steps (next-step autoreset) into transitions worth storing.
+
+With next-step autoreset, the step that ends an episode returns the true final observation,
+and the *following* step of that sub-env only resets it: its action is ignored and its
+(final_obs -> reset_obs) pair is no transition at all. CleanRL's 0.29 idiom
+(`infos["final_observation"]`) no longer applies.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Transitions(NamedTuple):
+    obs: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+    next_obs: np.ndarray
+    terminated: np.ndarray  # true termination only; truncation still bootstraps
+
+
+class TransitionTracker:
+    """Remembers which sub-envs are resetting this step and drops those steps."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.resetting = np.zeros(num_envs, dtype=bool)
+
+    def reset(self) -> None:
+        """Call after `envs.reset()`: no sub-env has an autoreset pending."""
+        self.resetting[:] = False
+
+    def step(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> Transitions:
+        """The valid transitions of one vector step (possibly fewer than num_envs)."""
+        valid = ~self.resetting
+        self.resetting = np.logical_or(terminated, truncated)
+        return Transitions(
+            obs[valid],
+            action[valid],
+            np.asarray(reward, dtype=np.float32)[valid],
+            next_obs[valid],
+            np.asarray(terminated, dtype=np.float32)[valid],
+        )

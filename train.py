@@ -1,0 +1,334 @@
+"""Train SAC on a Gymnasium env: `python train.py env=Pendulum-v1 [key=value ...]`.
+
+The one composition root: Hydra config, envs, agent, replay buffer, W&B, checkpoints. The agent
+returns metrics; only this file logs them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Headless rendering defaults, set before gymnasium (pygame-ce, MuJoCo) is imported; a user's
+# own setting wins.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import json  # noqa: E402
+import netrc  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import hydra  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from hydra.core.config_store import ConfigStore  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from agents import SACAgent  # noqa: E402
+from agents.checkpoint import (  # noqa: E402
+    FILENAME,
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from agents.replay_buffer import ReplayBuffer  # noqa: E402
+from configs.schema import TrainConfig  # noqa: E402
+from envs import EnvError, TransitionTracker, env_spaces, make_vector_env  # noqa: E402
+from evaluate import evaluate  # noqa: E402
+
+ConfigStore.instance().store(name="base_config", node=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """A config value that composes but makes no sense (e.g. total_steps=0)."""
+
+
+def validate(cfg: TrainConfig) -> None:
+    for name in ("total_steps", "num_envs", "log_every"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name, value in (("learning_starts", cfg.learning_starts), ("eval.every", cfg.eval.every),
+                        ("checkpoint.every", cfg.checkpoint.every)):
+        if value < 0:
+            raise ConfigError(f"{name} must be >= 0, got {value}")
+    if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
+        raise ConfigError("eval.episodes and eval.num_envs must be >= 1")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA GPU is available; use device=auto or cpu")
+    if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
+        raise ConfigError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+    try:
+        cfg.agent.validate()
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
+def crossed(step: int, previous: int, every: int) -> bool:
+    """True when a multiple of `every` lies in (previous, step]; never for every=0."""
+    return every > 0 and step // every > previous // every
+
+
+# ---------------------------------------------------------------------------- logging
+
+def has_wandb_credentials() -> bool:
+    """An API key in the environment or in ~/.netrc (where `wandb login` stores it)."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai").split("://")[-1].rstrip("/")
+    try:
+        return netrc.netrc(os.environ.get("NETRC")).authenticators(host) is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+class RunLogger:
+    """One `write(step, scalars)` that fans out to metrics.jsonl and, when enabled, W&B.
+
+    A W&B failure mid-run warns once and disables W&B; the local log and training go on.
+    """
+
+    def __init__(self, run_dir: Path, cfg: TrainConfig, config_dict: dict[str, Any]) -> None:
+        self.local = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.wandb_run = None
+        mode = cfg.wandb.mode
+        if mode == "auto":
+            mode = "online" if has_wandb_credentials() else "offline"
+            if mode == "offline":
+                print(f"wandb: no API key found, logging offline; upload later with "
+                      f"`wandb sync {run_dir / 'wandb'}`", file=sys.stderr)
+        if mode != "disabled":
+            self.wandb_run = self._init_wandb(run_dir, cfg, config_dict, mode)
+
+    @staticmethod
+    def _init_wandb(run_dir: Path, cfg: TrainConfig, config_dict: dict[str, Any], mode: str):
+        import wandb
+
+        kwargs = dict(
+            project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group,
+            tags=list(cfg.wandb.tags), job_type="train", config=config_dict, dir=str(run_dir),
+            name=f"{cfg.env.id}__sac__seed{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}",
+        )
+        try:
+            run = wandb.init(mode=mode, settings=wandb.Settings(
+                init_timeout=cfg.wandb.init_timeout, silent=True), **kwargs)
+        except Exception as error:  # noqa: BLE001 - any tracking failure must not stop training
+            if mode != "online":
+                warnings.warn(f"wandb disabled: {error}", stacklevel=2)
+                return None
+            warnings.warn(f"wandb online init failed ({error}); falling back to offline",
+                          stacklevel=2)
+            run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
+        run.define_metric("global_step")
+        run.define_metric("*", step_metric="global_step")  # every chart against env steps
+        return run
+
+    def write(self, step: int, scalars: dict[str, float]) -> None:
+        self.local.write(json.dumps({"step": step, **scalars}) + "\n")
+        if self.wandb_run is not None:
+            try:
+                self.wandb_run.log({"global_step": step, **scalars})
+            except Exception as error:  # noqa: BLE001
+                warnings.warn(f"wandb.log failed ({error}); W&B logging disabled", stacklevel=2)
+                self.wandb_run = None
+
+    def close(self, summary: dict[str, Any]) -> None:
+        self.local.close()
+        if self.wandb_run is not None:
+            try:
+                self.wandb_run.summary.update(summary)
+                self.wandb_run.finish()
+            except Exception as error:  # noqa: BLE001
+                warnings.warn(f"wandb.finish failed: {error}", stacklevel=2)
+
+
+# ---------------------------------------------------------------------------- training
+
+class Trainer:
+    """Builds everything from the config, then runs act-store-update with periodic eval."""
+
+    def __init__(self, cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> None:
+        validate(cfg)
+        self.cfg, self.config_dict, self.run_dir = cfg, config_dict, run_dir
+        resumed = load_checkpoint(cfg.resume) if cfg.resume else None  # fail before any work
+        torch.manual_seed(cfg.seed)  # the one place the seed is applied
+        self.np_rng = np.random.default_rng(cfg.seed)
+        self.device = torch.device(
+            "cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+            "cpu" if cfg.device == "auto" else cfg.device
+        )
+        env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+        self.spaces = env_spaces(cfg.env.id, **env_kwargs)
+        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
+        self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
+        self.agent = SACAgent(self.spaces.obs_dim, self.spaces.action_dim, cfg.agent, self.device,
+                              self.spaces.action_low, self.spaces.action_high)
+        self.buffer = ReplayBuffer(cfg.agent.buffer_size, self.spaces.obs_dim,
+                                   self.spaces.action_dim, self.device)
+        self.step = 0
+        self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
+        self.last_eval: dict[str, Any] | None = None
+        self.last_eval_step = -1
+        if resumed is not None:
+            self._restore(resumed)
+
+    # -- checkpoints
+
+    def _restore(self, payload: dict[str, Any]) -> None:
+        saved_env = payload["config"]["env"]["id"]
+        if saved_env != self.cfg.env.id:
+            raise CheckpointError(f"checkpoint is for env {saved_env}, config says "
+                                  f"{self.cfg.env.id}; add env.id={saved_env}")
+        self.agent.load_state_dict(payload["agent"])
+        if payload.get("buffer") is not None:
+            self.buffer.load_state_dict(payload["buffer"])
+        rng = payload["rng"]
+        torch.set_rng_state(rng["torch"])
+        self.np_rng.bit_generator.state = rng["numpy"]
+        self.step, self.update_debt = int(payload["step"]), float(payload["update_debt"])
+        print(f"resumed from {self.cfg.resume} at step {self.step}", file=sys.stderr)
+
+    def save(self) -> Path:
+        payload = {
+            "config": self.config_dict,
+            "step": self.step,
+            "update_debt": self.update_debt,
+            "agent": self.agent.state_dict(),
+            "buffer": self.buffer.state_dict() if self.cfg.checkpoint.save_buffer else None,
+            "rng": {"torch": torch.get_rng_state(), "numpy": self.np_rng.bit_generator.state},
+            "eval": self.last_eval,
+        }
+        return save_checkpoint(self.run_dir / FILENAME, payload)
+
+    # -- loop
+
+    def run_eval(self) -> dict[str, Any]:
+        cfg = self.cfg
+        report = evaluate(lambda obs: self.agent.act(obs, deterministic=True), self.eval_envs,
+                          cfg.eval.episodes, seed=cfg.seed + cfg.eval.seed_offset)
+        self.last_eval, self.last_eval_step = report, self.step
+        return report
+
+    def train(self, logger: RunLogger) -> dict[str, Any]:
+        cfg, agent, buffer = self.cfg, self.agent, self.buffer
+        tracker = TransitionTracker(cfg.num_envs)
+        # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
+        # apart from the original run's first reset.
+        obs, _ = self.envs.reset(seed=cfg.seed + self.step)
+        start_step, start_time = self.step, time.perf_counter()
+        interval_step, interval_time = self.step, start_time
+        metrics: dict[str, torch.Tensor] = {}
+        bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=None if cfg.progress else True)
+        try:
+            while self.step < cfg.total_steps:
+                if self.step < cfg.learning_starts:
+                    action = self.np_rng.uniform(-1.0, 1.0, (cfg.num_envs, self.spaces.action_dim))
+                    action = action.astype(np.float32)
+                else:
+                    action = agent.act(obs)
+                next_obs, reward, terminated, truncated, info = self.envs.step(action)
+                buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
+                obs = next_obs
+                previous, self.step = self.step, self.step + cfg.num_envs
+                bar.update(cfg.num_envs)
+
+                if "episode" in info:
+                    for i in np.flatnonzero(info["_episode"]):
+                        episode_return = float(info["episode"]["r"][i])
+                        logger.write(self.step, {"rollout/episode_return": episode_return,
+                                                 "rollout/episode_length": int(info["episode"]["l"][i])})
+                        bar.set_postfix(ep_return=f"{episode_return:.1f}", refresh=False)
+
+                if self.step >= cfg.learning_starts and len(buffer) > 0:
+                    self.update_debt += cfg.agent.utd * cfg.num_envs
+                    while self.update_debt >= 1.0:
+                        metrics = agent.update(buffer.sample(cfg.agent.batch_size))
+                        self.update_debt -= 1.0
+
+                if crossed(self.step, previous, cfg.log_every):
+                    now = time.perf_counter()
+                    scalars = {f"train/{k}": float(v) for k, v in metrics.items()}  # host sync
+                    scalars["time/steps_per_second"] = (self.step - interval_step) / (now - interval_time)
+                    scalars["time/updates"] = agent.num_updates
+                    logger.write(self.step, scalars)
+                    interval_step, interval_time = self.step, now
+                if crossed(self.step, previous, cfg.eval.every):
+                    self._log_eval(logger)
+                if crossed(self.step, previous, cfg.checkpoint.every):
+                    self.save()
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"interrupted at step {self.step}; checkpoint: {self.save()}", file=sys.stderr)
+            raise
+        bar.close()
+        wall_time = time.perf_counter() - start_time
+        if self.last_eval_step != self.step:
+            self._log_eval(logger)  # the summary always reports the final policy
+        checkpoint = self.save()
+        assert self.last_eval is not None
+        return {
+            "env_id": cfg.env.id,
+            "seed": cfg.seed,
+            "total_steps": self.step,
+            "eval_return_mean": self.last_eval["return_mean"],
+            "eval_return_std": self.last_eval["return_std"],
+            "eval_episodes": self.last_eval["episodes"],
+            "eval_returns": self.last_eval["episode_returns"],
+            "wall_time_s": wall_time,
+            "steps_per_second": (self.step - start_step) / wall_time,
+            "updates": agent.num_updates,
+            "resumed_from": cfg.resume,
+            "checkpoint": str(checkpoint),
+        }
+
+    def _log_eval(self, logger: RunLogger) -> None:
+        report = self.run_eval()
+        logger.write(self.step, {"eval/return_mean": report["return_mean"],
+                                 "eval/return_std": report["return_std"],
+                                 "eval/length_mean": report["length_mean"]})
+        tqdm.write(f"step {self.step}: eval return {report['return_mean']:.1f} "
+                   f"± {report['return_std']:.1f} over {report['episodes']} episodes",
+                   file=sys.stderr)
+
+    def close(self) -> None:
+        self.envs.close()
+        self.eval_envs.close()
+
+
+def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Train per `cfg`, writing checkpoint, metrics.jsonl and summary.json into `run_dir`."""
+    trainer = Trainer(cfg, config_dict, run_dir)
+    logger = RunLogger(run_dir, cfg, config_dict)
+    summary: dict[str, Any] = {}
+    try:
+        summary = trainer.train(logger)
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    finally:
+        logger.close(summary)
+        trainer.close()
+    return summary
+
+
+@hydra.main(version_base=None, config_path="configs", config_name="config")
+def main(dict_cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
+    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
+    try:
+        summary = run(cfg, config_dict, run_dir)
+    except (ConfigError, EnvError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    print(f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
+          f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}")
+
+
+if __name__ == "__main__":
+    main()
