@@ -246,7 +246,7 @@ class Trainer:
                                                  "rollout/episode_length": int(info["episode"]["l"][i])})
                         bar.set_postfix(ep_return=f"{episode_return:.1f}", refresh=False)
 
-                if self.step >= cfg.learning_starts and len(buffer) > 0:
+                if self.step > cfg.learning_starts and len(buffer) > 0:
                     self.update_debt += cfg.agent.utd * cfg.num_envs
                     while self.update_debt >= 1.0:
                         metrics = agent.update(buffer.sample(cfg.agent.batch_size))

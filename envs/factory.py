@@ -34,6 +34,10 @@ def _check_registered(env_id: str) -> None:
     raise EnvError(f"unknown Gymnasium env id {env_id!r}{hint}")
 
 
+def _one_line(array: np.ndarray) -> str:
+    return np.array2string(np.asarray(array), max_line_width=10**9, threshold=8)
+
+
 def _check_spaces(env_id: str, env: gym.Env) -> None:
     action_space = env.action_space
     if not isinstance(action_space, gym.spaces.Box):
@@ -42,12 +46,13 @@ def _check_spaces(env_id: str, env: gym.Env) -> None:
         )
     if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
         raise EnvError(f"{env_id}: SAC needs finite action bounds to squash into, got "
-                       f"low={action_space.low}, high={action_space.high}")
+                       f"low={_one_line(action_space.low)}, high={_one_line(action_space.high)}")
     if len(action_space.shape) != 1:
         raise EnvError(f"{env_id}: SAC needs a 1-D action space, got shape {action_space.shape}")
     obs_space = env.observation_space
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise EnvError(f"{env_id}: needs a flat Box observation space, got {obs_space}")
+        raise EnvError(f"{env_id}: needs a flat Box observation space, got "
+                       f"{type(obs_space).__name__} of shape {obs_space.shape}")
 
 
 def make_env(
@@ -58,13 +63,17 @@ def make_env(
 ) -> gym.Env:
     """`gymnasium.make` plus: actions in [-1, 1], float32 observations, validated spaces."""
     _check_registered(env_id)
+    if render_mode is not None:  # only when asked: some envs' __init__ takes no render_mode
+        env_kwargs = {"render_mode": render_mode, **env_kwargs}
     try:
-        env = gym.make(
-            env_id, render_mode=render_mode, max_episode_steps=max_episode_steps, **env_kwargs
-        )
+        env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         raise EnvError(f"{env_id}: {str(error).splitlines()[0]}") from error
-    _check_spaces(env_id, env)
+    try:
+        _check_spaces(env_id, env)
+    except EnvError:
+        env.close()  # release simulators/renderers of an env we refuse
+        raise
     # Rescaling here means the agent's tanh output always spans the env's full action range.
     ones = np.ones(env.action_space.shape, dtype=np.float32)  # float32 bounds: no cast warning
     env = gym.wrappers.RescaleAction(env, min_action=-ones, max_action=ones)

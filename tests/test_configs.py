@@ -1,0 +1,83 @@
+"""Every env config composes with Hydra's compose API, builds its env, and typos fail."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
+from agents.sac import SACConfig
+from configs.schema import TrainConfig
+from envs import make_env
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+ENV_FILES = sorted(p.stem for p in (CONFIG_DIR / "env").glob("*.yaml"))
+
+
+def compose_config(*overrides: str) -> TrainConfig:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return OmegaConf.to_object(compose(config_name="config", overrides=list(overrides)))
+
+
+def test_env_files_exist() -> None:
+    assert "Pendulum-v1" in ENV_FILES
+
+
+@pytest.mark.parametrize("env_name", ENV_FILES)
+def test_env_config_composes_and_env_runs(env_name: str) -> None:
+    cfg = compose_config(f"env={env_name}")
+    assert isinstance(cfg, TrainConfig)
+    assert isinstance(cfg.agent, SACConfig)
+    assert cfg.env.id == env_name  # files are named after the Gymnasium id they configure
+    cfg.agent.validate()
+    env = make_env(cfg.env.id, max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32
+    obs, *_ = env.step(env.action_space.sample())
+    assert obs.shape == env.observation_space.shape
+    env.close()
+
+
+def test_agent_yaml_matches_schema_defaults() -> None:
+    """configs/agent/sac.yaml restates SACConfig's defaults; they must not drift apart."""
+    on_disk = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "agent" / "sac.yaml"))
+    assert on_disk == asdict(SACConfig())
+
+
+def test_env_file_overrides_agent_and_cli_overrides_env_file() -> None:
+    cfg = compose_config("env=Pendulum-v1")
+    assert cfg.agent.actor_lr == pytest.approx(1e-3)  # from env/Pendulum-v1.yaml
+    assert cfg.total_steps == 20_000
+    cfg = compose_config("env=Pendulum-v1", "agent.actor_lr=5e-4", "agent.batch_size=64")
+    assert cfg.agent.actor_lr == pytest.approx(5e-4)
+    assert cfg.agent.batch_size == 64
+
+
+def test_top_level_interface_keys() -> None:
+    cfg = compose_config()
+    for key in ("seed", "total_steps", "num_envs", "device", "learning_starts", "resume"):
+        assert hasattr(cfg, key), key
+    assert {"every", "episodes"} <= set(asdict(cfg.eval))
+    assert {"mode", "project", "entity", "group", "tags"} <= set(asdict(cfg.wandb))
+    assert cfg.checkpoint.every >= 0
+    assert cfg.wandb.mode == "auto"
+
+
+@pytest.mark.parametrize(
+    "override", ["agent.batch_sizee=3", "totl_steps=10", "eval.evry=5", "wandb.projct=x"]
+)
+def test_misspelled_key_fails(override: str) -> None:
+    with pytest.raises((ConfigCompositionException, ConfigKeyError)):
+        compose_config(override)
+
+
+def test_wrongly_typed_value_fails() -> None:
+    with pytest.raises((ConfigCompositionException, ValidationError)):
+        compose_config("agent.batch_size=lots")

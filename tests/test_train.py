@@ -1,0 +1,142 @@
+"""train.py end to end, as a user runs it: a subprocess with real Hydra, envs and wandb."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from agents.checkpoint import load_checkpoint
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [  # a few hundred steps of a small agent: seconds, not minutes
+    "env=Pendulum-v1", "total_steps=300", "learning_starts=100", "eval.every=0",
+    "eval.episodes=2", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
+    "wandb.mode=disabled",
+]
+
+
+def run_train(run_dir: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_DIR": str(run_dir.parent), "WANDB_CACHE_DIR": str(run_dir.parent),
+           "WANDB_CONFIG_DIR": str(run_dir.parent), "WANDB_DATA_DIR": str(run_dir.parent)}
+    result = subprocess.run(
+        [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_smoke_run_writes_summary_and_checkpoint(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for key in ("env_id", "seed", "total_steps", "eval_return_mean", "eval_return_std",
+                "eval_episodes", "wall_time_s", "steps_per_second", "checkpoint"):
+        assert key in summary, key
+    assert summary["env_id"] == "Pendulum-v1"
+    assert summary["total_steps"] == 300
+    assert summary["eval_episodes"] == 2
+    assert -2000 < summary["eval_return_mean"] <= 0  # Pendulum returns are non-positive
+    assert summary["updates"] == 300 - 100  # utd 1: one update per env step after learning_starts
+    checkpoint = load_checkpoint(summary["checkpoint"])
+    assert checkpoint["step"] == 300
+    assert checkpoint["config"]["env"]["id"] == "Pendulum-v1"
+    assert checkpoint["buffer"]["size"] > 0
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert any("rollout/episode_return" in line for line in lines)
+    assert any("eval/return_mean" in line for line in lines)
+    assert not (run_dir / "wandb").exists()  # disabled means no wandb files
+
+
+def test_resume_continues_from_saved_step(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_train(first, *TINY)
+    saved = load_checkpoint(first)
+    result = run_train(second, *TINY, f"resume={first}", "total_steps=500")
+    assert "at step 300" in result.stderr
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["total_steps"] == 500
+    assert summary["updates"] == saved["agent"]["num_updates"] + 200  # counters carried over
+    resumed = load_checkpoint(second)
+    assert resumed["buffer"]["size"] > saved["buffer"]["size"]
+    # The old run's files are untouched by the resumed run.
+    assert load_checkpoint(first)["step"] == 300
+
+
+def test_utd_counts_updates_over_all_envs(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "num_envs=2", "agent.utd=0.5")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    # 2 envs x 0.5 = 1 update per vector step; (300 - 100) / 2 vector steps after learning starts
+    assert summary["updates"] == 100
+
+
+def test_same_seed_same_result(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_train(a, *TINY, "seed=3")
+    run_train(b, *TINY, "seed=3")
+    actor_a = load_checkpoint(a)["agent"]["actor"]
+    actor_b = load_checkpoint(b)["agent"]["actor"]
+    assert all(torch.equal(actor_a[k], actor_b[k]) for k in actor_a)
+    summary_a = json.loads((a / "summary.json").read_text())
+    summary_b = json.loads((b / "summary.json").read_text())
+    assert summary_a["eval_returns"] == summary_b["eval_returns"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["env.id=Pendulm-v1"], "unknown Gymnasium env id 'Pendulm-v1'; did you mean Pendulum-v1"),
+        (["env.id=CartPole-v1"], "SAC needs a continuous Box action space"),
+        (["total_steps=0"], "total_steps must be >= 1"),
+        (["agent.batch_size=0"], "agent.batch_size must be > 0"),
+        (["agent.hidden_sizes=[]"], "agent.hidden_sizes"),
+        (["resume=/nonexistent/run"], "no checkpoint at /nonexistent/run"),
+    ],
+)
+def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
+    result = run_train(tmp_path / "run", *TINY, *overrides, check=False)
+    assert result.returncode != 0
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    assert message in error_lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
+    result = run_train(tmp_path / "run", *TINY, "agent.batch_sizee=8", check=False)
+    assert result.returncode != 0
+    assert "batch_sizee" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"definitely not a checkpoint")
+    result = run_train(tmp_path / "run", *TINY, f"resume={bad}", check=False)
+    assert result.returncode != 0
+    assert "is corrupt or not a checkpoint" in result.stderr
+    assert bad.read_bytes() == b"definitely not a checkpoint"
+
+
+def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    run_train(first, *TINY)
+    result = run_train(tmp_path / "second", *TINY, f"resume={first}",
+                       "env.id=MountainCarContinuous-v0", check=False)
+    assert result.returncode != 0
+    assert "checkpoint is for env Pendulum-v1" in result.stderr
+
+
+def test_wandb_offline_run_is_written(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *[o for o in TINY if not o.startswith("wandb.")], "wandb.mode=offline")
+    run_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(run_files) == 1 and run_files[0].stat().st_size > 0
