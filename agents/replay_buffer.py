@@ -81,12 +81,12 @@ class ReplayBuffer:
         return Batch(*(self.storage[name][index] for name in _FIELDS))
 
     def state_dict(self) -> dict[str, Any]:
-        """The filled part only, so a checkpoint of a young run stays small."""
+        """A copy of the filled part only, so a checkpoint of a young run stays small."""
         return {
             "capacity": self.capacity,
             "position": self.position,
             "size": self.size,
-            "storage": {k: v[: self.size].cpu() for k, v in self.storage.items()},
+            "storage": {k: v[: self.size].cpu().clone() for k, v in self.storage.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

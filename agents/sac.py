@@ -247,7 +247,9 @@ class SACAgent:
                              f"{str(error).splitlines()[1].strip()}") from error
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
-        self.alpha_optimizer.load_state_dict(state["alpha_optimizer"])
+        # Optimizer.load_state_dict keeps tensors that already sit on the right device, so a
+        # state taken from a live agent would share its Adam moments: copy first.
+        self.actor_optimizer.load_state_dict(copy.deepcopy(state["actor_optimizer"]))
+        self.critic_optimizer.load_state_dict(copy.deepcopy(state["critic_optimizer"]))
+        self.alpha_optimizer.load_state_dict(copy.deepcopy(state["alpha_optimizer"]))
         self.num_updates = int(state["num_updates"])

@@ -2,6 +2,7 @@
 
 from envs.factory import EnvError, EnvSpaces, env_spaces, make_env, make_vector_env
 from envs.transitions import Transitions, TransitionTracker
+from envs.video import record_video
 
 __all__ = [
     "EnvError",
@@ -11,4 +12,5 @@ __all__ = [
     "env_spaces",
     "make_env",
     "make_vector_env",
+    "record_video",
 ]
