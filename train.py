@@ -38,7 +38,13 @@ from agents.checkpoint import (  # noqa: E402
 )
 from agents.replay_buffer import ReplayBuffer  # noqa: E402
 from configs.schema import TrainConfig  # noqa: E402
-from envs import EnvError, TransitionTracker, env_spaces, make_vector_env  # noqa: E402
+from envs import (  # noqa: E402
+    EnvError,
+    TransitionTracker,
+    env_spaces,
+    make_vector_env,
+    record_video,
+)
 from evaluate import evaluate  # noqa: E402
 
 ConfigStore.instance().store(name="base_config", node=TrainConfig)
@@ -132,17 +138,40 @@ class RunLogger:
     def write(self, step: int, scalars: dict[str, float]) -> None:
         self.local.write(json.dumps({"step": step, **scalars}) + "\n")
         if self.wandb_run is not None:
-            try:
-                self.wandb_run.log({"global_step": step, **scalars})
-            except Exception as error:  # noqa: BLE001
-                warnings.warn(f"wandb.log failed ({error}); W&B logging disabled", stacklevel=2)
-                self.wandb_run = None
+            self._safely(lambda: self.wandb_run.log({"global_step": step, **scalars}))
+
+    def video(self, step: int, key: str, path: Path) -> None:
+        if self.wandb_run is not None:
+            import wandb
+
+            self._safely(lambda: self.wandb_run.log(
+                {"global_step": step, key: wandb.Video(str(path), format="mp4")}))
+
+    def model(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
+        """Log a checkpoint file as a W&B model artifact."""
+        if self.wandb_run is not None:
+            import wandb
+
+            artifact = wandb.Artifact(name, type="model", metadata=metadata)
+            artifact.add_file(str(path))
+            self._safely(lambda: self.wandb_run.log_artifact(artifact, aliases=aliases))
+
+    def _safely(self, call: Any) -> None:
+        try:
+            call()
+        except Exception as error:  # noqa: BLE001 - tracking must never stop training
+            warnings.warn(f"wandb call failed ({error}); W&B logging disabled", stacklevel=3)
+            self.wandb_run = None
 
     def close(self, summary: dict[str, Any]) -> None:
         self.local.close()
         if self.wandb_run is not None:
             try:
-                self.wandb_run.summary.update(summary)
+                if summary:
+                    self.wandb_run.summary.update({
+                        **summary,
+                        "eval/final_return_mean": summary["eval_return_mean"],
+                        "eval/best_return_mean": summary["best_eval_return_mean"]})
                 self.wandb_run.finish()
             except Exception as error:  # noqa: BLE001
                 warnings.warn(f"wandb.finish failed: {error}", stacklevel=2)
@@ -175,6 +204,7 @@ class Trainer:
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step = -1
+        self.best_eval_return = -float("inf")
         if resumed is not None:
             self._restore(resumed)
 
@@ -194,17 +224,20 @@ class Trainer:
         self.step, self.update_debt = int(payload["step"]), float(payload["update_debt"])
         print(f"resumed from {self.cfg.resume} at step {self.step}", file=sys.stderr)
 
-    def save(self) -> Path:
+    def save(self, filename: str = FILENAME, with_buffer: bool | None = None) -> Path:
+        """Write a checkpoint; `with_buffer=False` gives a small model file (best.pt, model.pt)."""
+        if with_buffer is None:
+            with_buffer = self.cfg.checkpoint.save_buffer
         payload = {
             "config": self.config_dict,
             "step": self.step,
             "update_debt": self.update_debt,
             "agent": self.agent.state_dict(),
-            "buffer": self.buffer.state_dict() if self.cfg.checkpoint.save_buffer else None,
+            "buffer": self.buffer.state_dict() if with_buffer else None,
             "rng": {"torch": torch.get_rng_state(), "numpy": self.np_rng.bit_generator.state},
             "eval": self.last_eval,
         }
-        return save_checkpoint(self.run_dir / FILENAME, payload)
+        return save_checkpoint(self.run_dir / filename, payload)
 
     # -- loop
 
@@ -272,6 +305,7 @@ class Trainer:
         if self.last_eval_step != self.step:
             self._log_eval(logger)  # the summary always reports the final policy
         checkpoint = self.save()
+        self._log_models(logger)
         assert self.last_eval is not None
         return {
             "env_id": cfg.env.id,
@@ -281,6 +315,7 @@ class Trainer:
             "eval_return_std": self.last_eval["return_std"],
             "eval_episodes": self.last_eval["episodes"],
             "eval_returns": self.last_eval["episode_returns"],
+            "best_eval_return_mean": self.best_eval_return,
             "wall_time_s": wall_time,
             "steps_per_second": (self.step - start_step) / wall_time,
             "updates": agent.num_updates,
@@ -289,13 +324,38 @@ class Trainer:
         }
 
     def _log_eval(self, logger: RunLogger) -> None:
+        cfg = self.cfg
         report = self.run_eval()
         logger.write(self.step, {"eval/return_mean": report["return_mean"],
                                  "eval/return_std": report["return_std"],
                                  "eval/length_mean": report["length_mean"]})
+        if report["return_mean"] > self.best_eval_return:
+            self.best_eval_return = report["return_mean"]
+            self.save("best.pt", with_buffer=False)
+        if cfg.eval.video:
+            # Same seed as the first eval episode and a deterministic policy: the same episode.
+            (video,) = record_video(
+                lambda obs: self.agent.act(obs, deterministic=True), cfg.env.id,
+                self.run_dir / "videos", name_prefix=f"eval-step{self.step}",
+                seed=cfg.seed + cfg.eval.seed_offset,
+                max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+            logger.video(self.step, "eval/video", video)
         tqdm.write(f"step {self.step}: eval return {report['return_mean']:.1f} "
                    f"± {report['return_std']:.1f} over {report['episodes']} episodes",
                    file=sys.stderr)
+
+    def _log_models(self, logger: RunLogger) -> None:
+        """The final and the best-by-eval model (no replay buffer) as W&B artifacts."""
+        assert self.last_eval is not None
+        name = f"sac-{self.cfg.env.id.replace('/', '-')}-seed{self.cfg.seed}"
+        best = self.run_dir / "best.pt"
+        logger.model(best, name, ["best"], {
+            "env_id": self.cfg.env.id, "step": load_checkpoint(best)["step"],
+            "eval_return_mean": self.best_eval_return})
+        final = self.save("model.pt", with_buffer=False)  # logged last: W&B moves `latest` here
+        logger.model(final, name, ["latest", "final"], {
+            "env_id": self.cfg.env.id, "step": self.step,
+            "eval_return_mean": self.last_eval["return_mean"]})
 
     def close(self) -> None:
         self.envs.close()

@@ -25,6 +25,7 @@ class EvalConfig:
     episodes: int = 10
     num_envs: int = 1
     seed_offset: int = 10_000  # eval env seed = seed + seed_offset, apart from training envs
+    video: bool = False  # record each evaluation's first episode to mp4 (and W&B)
 
 
 @dataclass

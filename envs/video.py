@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ def record_video(
     """
     video_dir = Path(video_dir)
     env = make_env(env_id, render_mode="rgb_array", **env_kwargs)
-    env = gym.wrappers.RecordVideo(
-        env, str(video_dir), episode_trigger=lambda episode: True, name_prefix=name_prefix
-    )
+    with warnings.catch_warnings():  # several recordings share one folder by design
+        warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
+        env = gym.wrappers.RecordVideo(
+            env, str(video_dir), episode_trigger=lambda episode: True, name_prefix=name_prefix
+        )
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=None if seed is None else seed + episode)

@@ -1,0 +1,155 @@
+"""W&B tracking read back from real offline runs (no network), plus the local metrics log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from test_train import TINY, run_train  # noqa: E402
+
+TINY_TRACKED = [o for o in TINY if not o.startswith("wandb.")]
+TRAIN_METRICS = {"train/critic_loss", "train/actor_loss", "train/alpha", "train/alpha_loss",
+                 "train/entropy", "train/q_mean", "time/steps_per_second", "time/updates"}
+ROLLOUT_METRICS = {"rollout/episode_return", "rollout/episode_length"}
+EVAL_METRICS = {"eval/return_mean", "eval/return_std", "eval/length_mean"}
+
+
+def read_offline_run(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of the run's .wandb log, decoded by wandb's own inspector."""
+    (wandb_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    result = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json",
+                             str(wandb_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    run_dir = tmp_path_factory.mktemp("tracked") / "run"
+    run_train(run_dir, *TINY_TRACKED, "wandb.mode=offline", "eval.video=true", "log_every=100",
+              "eval.every=200", "wandb.tags=[smoke,test]", "wandb.group=ci")
+    return run_dir, read_offline_run(run_dir)
+
+
+def test_config_holds_env_seed_and_hyperparameters(offline_run) -> None:
+    _, records = offline_run
+    (run,) = [r["run"] for r in records if r["type"] == "run"]
+    config = run["config"]["update"]
+    assert config["env"]["id"] == "Pendulum-v1"
+    assert config["seed"] == 0
+    assert config["agent"]["hidden_sizes"] == [32, 32]
+    assert config["agent"]["batch_size"] == 32
+    assert config["agent"]["gamma"] == pytest.approx(0.99)
+    assert sorted(run["tags"]) == ["smoke", "test"]
+    assert run["run_group"] == "ci" and run["job_type"] == "train"
+    assert run["display_name"].startswith("Pendulum-v1__sac__seed0__")
+
+
+def test_history_has_every_metric_against_env_steps(offline_run) -> None:
+    _, records = offline_run
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    names = set().union(*history)
+    assert TRAIN_METRICS | ROLLOUT_METRICS | EVAL_METRICS <= names
+    steps = [item["global_step"] for item in history]
+    assert steps == sorted(steps) and steps[-1] == 300
+    step_metric = [r["metric"] for r in records if r["type"] == "metric"]
+    assert {"glob_name": "*", "step_metric": "global_step"}.items() <= {
+        **next(m for m in step_metric if m.get("glob_name") == "*")}.items()
+
+
+def test_eval_video_saved_and_referenced(offline_run) -> None:
+    run_dir, records = offline_run
+    local_videos = sorted((run_dir / "videos").glob("*.mp4"))
+    assert [v.name for v in local_videos] == ["eval-step200-episode-0.mp4",
+                                              "eval-step300-episode-0.mp4"]
+    assert all(v.stat().st_size > 1000 for v in local_videos)
+    logged = [r["history"]["item"] for r in records
+              if r["type"] == "history" and "eval/video.path" in r["history"]["item"]]
+    assert len(logged) == 2
+    (offline_dir,) = (run_dir / "wandb").glob("offline-run-*")
+    for item in logged:
+        assert item["eval/video._type"] == "video-file"
+        assert (offline_dir / "files" / item["eval/video.path"]).stat().st_size > 1000
+
+
+def test_model_artifacts_best_and_latest(offline_run) -> None:
+    run_dir, records = offline_run
+    artifacts = [r["artifact"] for r in records if r["type"] == "artifact"]
+    files = [a["manifest"]["contents"][0]["path"] for a in artifacts]
+    # W&B tags every new version `latest` and moves the alias to the newest one, so the final
+    # model must be logged after the best one.
+    assert files == ["best.pt", "model.pt"]
+    assert "best" in artifacts[0]["aliases"]
+    assert {"latest", "final"} <= set(artifacts[1]["aliases"])
+    assert len({a["name"] for a in artifacts}) == 1  # two versions of one model artifact
+    for artifact in artifacts:
+        assert artifact["type"] == "model"
+        metadata = json.loads(artifact["metadata"])
+        assert metadata["env_id"] == "Pendulum-v1"
+        assert "eval_return_mean" in metadata and "step" in metadata
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"].get("update", {}))
+    local = json.loads((run_dir / "summary.json").read_text())
+    assert summary["eval/final_return_mean"] == pytest.approx(local["eval_return_mean"])
+    assert summary["eval/best_return_mean"] >= summary["eval/final_return_mean"]
+
+
+def test_local_log_complete_when_disabled(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "log_every=100")  # TINY has wandb.mode=disabled
+    assert not (run_dir / "wandb").exists()
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    names = set().union(*lines)
+    assert TRAIN_METRICS | ROLLOUT_METRICS | EVAL_METRICS <= names
+    assert [line["step"] for line in lines] == sorted(line["step"] for line in lines)
+
+
+def test_auto_mode_without_key_goes_offline_with_hint(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    run_dir = tmp_path / "run"
+    result = run_train(run_dir, *TINY_TRACKED, "wandb.mode=auto")
+    assert f"wandb sync {run_dir / 'wandb'}" in result.stderr
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_wandb_failure_mid_run_keeps_training(tmp_path: Path, monkeypatch) -> None:
+    """A real offline run whose wandb.log starts raising part-way still finishes cleanly."""
+    import wandb
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    import train
+
+    for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(var, str(tmp_path))
+    calls = {"n": 0}
+    real_log = wandb.Run.log
+
+    def flaky_log(self, *args, **kwargs):  # fault injection: W&B's backend dies mid-run
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise ConnectionError("wandb backend went away")
+        return real_log(self, *args, **kwargs)
+
+    monkeypatch.setattr(wandb.Run, "log", flaky_log)
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
+        dict_cfg = compose(config_name="config", overrides=[*TINY_TRACKED, "wandb.mode=offline",
+                                                            "log_every=50"])
+    with pytest.warns(UserWarning, match="W&B logging disabled"):
+        summary = train.run(OmegaConf.to_object(dict_cfg), OmegaConf.to_container(dict_cfg),
+                            tmp_path)
+    assert calls["n"] == 4  # it stopped calling W&B after the first failure
+    assert summary["total_steps"] == 300
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "summary.json").is_file()
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert any("eval/return_mean" in line for line in lines)
