@@ -58,8 +58,11 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("total_steps", "num_envs", "log_every"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    for name, value in (("learning_starts", cfg.learning_starts), ("eval.every", cfg.eval.every),
-                        ("checkpoint.every", cfg.checkpoint.every)):
+    for name, value in (
+        ("learning_starts", cfg.learning_starts),
+        ("eval.every", cfg.eval.every),
+        ("checkpoint.every", cfg.checkpoint.every),
+    ):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
     if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
@@ -69,7 +72,9 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device=cuda but no CUDA GPU is available; use device=auto or cpu")
     if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
-        raise ConfigError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+        raise ConfigError(
+            f"wandb.mode must be auto, online, offline or disabled, got {cfg.wandb.mode!r}"
+        )
     try:
         cfg.agent.validate()
     except ValueError as error:
@@ -82,6 +87,7 @@ def crossed(step: int, previous: int, every: int) -> bool:
 
 
 # ---------------------------------------------------------------------------- logging
+
 
 def has_wandb_credentials() -> bool:
     """An API key in the environment or in ~/.netrc (where `wandb login` stores it)."""
@@ -107,8 +113,11 @@ class RunLogger:
         if mode == "auto":
             mode = "online" if has_wandb_credentials() else "offline"
             if mode == "offline":
-                print(f"wandb: no API key found, logging offline; upload later with "
-                      f"`wandb sync {run_dir / 'wandb'}`", file=sys.stderr)
+                print(
+                    f"wandb: no API key found, logging offline; upload later with "
+                    f"`wandb sync {run_dir / 'wandb'}`",
+                    file=sys.stderr,
+                )
         if mode != "disabled":
             self.wandb_run = self._init_wandb(run_dir, cfg, config_dict, mode)
 
@@ -117,19 +126,28 @@ class RunLogger:
         import wandb
 
         kwargs = dict(
-            project=cfg.wandb.project, entity=cfg.wandb.entity, group=cfg.wandb.group,
-            tags=list(cfg.wandb.tags), job_type="train", config=config_dict, dir=str(run_dir),
+            project=cfg.wandb.project,
+            entity=cfg.wandb.entity,
+            group=cfg.wandb.group,
+            tags=list(cfg.wandb.tags),
+            job_type="train",
+            config=config_dict,
+            dir=str(run_dir),
             name=f"{cfg.env.id}__sac__seed{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}",
         )
         try:
-            run = wandb.init(mode=mode, settings=wandb.Settings(
-                init_timeout=cfg.wandb.init_timeout, silent=True), **kwargs)
+            run = wandb.init(
+                mode=mode,
+                settings=wandb.Settings(init_timeout=cfg.wandb.init_timeout, silent=True),
+                **kwargs,
+            )
         except Exception as error:  # noqa: BLE001 - any tracking failure must not stop training
             if mode != "online":
                 warnings.warn(f"wandb disabled: {error}", stacklevel=2)
                 return None
-            warnings.warn(f"wandb online init failed ({error}); falling back to offline",
-                          stacklevel=2)
+            warnings.warn(
+                f"wandb online init failed ({error}); falling back to offline", stacklevel=2
+            )
             run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
         run.define_metric("global_step")
         run.define_metric("*", step_metric="global_step")  # every chart against env steps
@@ -144,8 +162,11 @@ class RunLogger:
         if self.wandb_run is not None:
             import wandb
 
-            self._safely(lambda: self.wandb_run.log(
-                {"global_step": step, key: wandb.Video(str(path), format="mp4")}))
+            self._safely(
+                lambda: self.wandb_run.log(
+                    {"global_step": step, key: wandb.Video(str(path), format="mp4")}
+                )
+            )
 
     def model(self, path: Path, name: str, aliases: list[str], metadata: dict[str, Any]) -> None:
         """Log a checkpoint file as a W&B model artifact."""
@@ -168,16 +189,20 @@ class RunLogger:
         if self.wandb_run is not None:
             try:
                 if summary:
-                    self.wandb_run.summary.update({
-                        **summary,
-                        "eval/final_return_mean": summary["eval_return_mean"],
-                        "eval/best_return_mean": summary["best_eval_return_mean"]})
+                    self.wandb_run.summary.update(
+                        {
+                            **summary,
+                            "eval/final_return_mean": summary["eval_return_mean"],
+                            "eval/best_return_mean": summary["best_eval_return_mean"],
+                        }
+                    )
                 self.wandb_run.finish()
             except Exception as error:  # noqa: BLE001
                 warnings.warn(f"wandb.finish failed: {error}", stacklevel=2)
 
 
 # ---------------------------------------------------------------------------- training
+
 
 class Trainer:
     """Builds everything from the config, then runs act-store-update with periodic eval."""
@@ -189,22 +214,33 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # the one place the seed is applied
         self.np_rng = np.random.default_rng(cfg.seed)
         self.device = torch.device(
-            "cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-            "cpu" if cfg.device == "auto" else cfg.device
+            "cuda"
+            if cfg.device == "auto" and torch.cuda.is_available()
+            else "cpu"
+            if cfg.device == "auto"
+            else cfg.device
         )
         env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
         self.spaces = env_spaces(cfg.env.id, **env_kwargs)
         self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
         self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
-        self.agent = SACAgent(self.spaces.obs_dim, self.spaces.action_dim, cfg.agent, self.device,
-                              self.spaces.action_low, self.spaces.action_high)
-        self.buffer = ReplayBuffer(cfg.agent.buffer_size, self.spaces.obs_dim,
-                                   self.spaces.action_dim, self.device)
+        self.agent = SACAgent(
+            self.spaces.obs_dim,
+            self.spaces.action_dim,
+            cfg.agent,
+            self.device,
+            self.spaces.action_low,
+            self.spaces.action_high,
+        )
+        self.buffer = ReplayBuffer(
+            cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
+        )
         self.step = 0
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step = -1
         self.best_eval_return = -float("inf")
+        self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         if resumed is not None:
             self._restore(resumed)
 
@@ -213,8 +249,10 @@ class Trainer:
     def _restore(self, payload: dict[str, Any]) -> None:
         saved_env = payload["config"]["env"]["id"]
         if saved_env != self.cfg.env.id:
-            raise CheckpointError(f"checkpoint is for env {saved_env}, config says "
-                                  f"{self.cfg.env.id}; add env.id={saved_env}")
+            raise CheckpointError(
+                f"checkpoint is for env {saved_env}, config says "
+                f"{self.cfg.env.id}; add env.id={saved_env}"
+            )
         self.agent.load_state_dict(payload["agent"])
         if payload.get("buffer") is not None:
             self.buffer.load_state_dict(payload["buffer"])
@@ -243,55 +281,44 @@ class Trainer:
 
     def run_eval(self) -> dict[str, Any]:
         cfg = self.cfg
-        report = evaluate(lambda obs: self.agent.act(obs, deterministic=True), self.eval_envs,
-                          cfg.eval.episodes, seed=cfg.seed + cfg.eval.seed_offset)
+        report = evaluate(
+            lambda obs: self.agent.act(obs, deterministic=True),
+            self.eval_envs,
+            cfg.eval.episodes,
+            seed=cfg.seed + cfg.eval.seed_offset,
+        )
         self.last_eval, self.last_eval_step = report, self.step
         return report
 
     def train(self, logger: RunLogger) -> dict[str, Any]:
-        cfg, agent, buffer = self.cfg, self.agent, self.buffer
+        """Act, store, update until total_steps; eval, log and checkpoint on their schedules."""
+        cfg = self.cfg
         tracker = TransitionTracker(cfg.num_envs)
         # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
         # apart from the original run's first reset.
         obs, _ = self.envs.reset(seed=cfg.seed + self.step)
         start_step, start_time = self.step, time.perf_counter()
-        interval_step, interval_time = self.step, start_time
+        self._interval = (self.step, start_time)
         metrics: dict[str, torch.Tensor] = {}
-        bar = tqdm(total=cfg.total_steps, initial=self.step, unit="step", dynamic_ncols=True,
-                   disable=None if cfg.progress else True)
+        bar = tqdm(
+            total=cfg.total_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None if cfg.progress else True,
+        )
         try:
             while self.step < cfg.total_steps:
-                if self.step < cfg.learning_starts:
-                    action = self.np_rng.uniform(-1.0, 1.0, (cfg.num_envs, self.spaces.action_dim))
-                    action = action.astype(np.float32)
-                else:
-                    action = agent.act(obs)
+                action = self._act(obs)
                 next_obs, reward, terminated, truncated, info = self.envs.step(action)
-                buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
+                self.buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
                 obs = next_obs
                 previous, self.step = self.step, self.step + cfg.num_envs
                 bar.update(cfg.num_envs)
-
-                if "episode" in info:
-                    for i in np.flatnonzero(info["_episode"]):
-                        episode_return = float(info["episode"]["r"][i])
-                        logger.write(self.step, {"rollout/episode_return": episode_return,
-                                                 "rollout/episode_length": int(info["episode"]["l"][i])})
-                        bar.set_postfix(ep_return=f"{episode_return:.1f}", refresh=False)
-
-                if self.step > cfg.learning_starts and len(buffer) > 0:
-                    self.update_debt += cfg.agent.utd * cfg.num_envs
-                    while self.update_debt >= 1.0:
-                        metrics = agent.update(buffer.sample(cfg.agent.batch_size))
-                        self.update_debt -= 1.0
-
+                self._log_episodes(info, logger, bar)
+                metrics = self._update() or metrics
                 if crossed(self.step, previous, cfg.log_every):
-                    now = time.perf_counter()
-                    scalars = {f"train/{k}": float(v) for k, v in metrics.items()}  # host sync
-                    scalars["time/steps_per_second"] = (self.step - interval_step) / (now - interval_time)
-                    scalars["time/updates"] = agent.num_updates
-                    logger.write(self.step, scalars)
-                    interval_step, interval_time = self.step, now
+                    self._log_train(metrics, logger)
                 if crossed(self.step, previous, cfg.eval.every):
                     self._log_eval(logger)
                 if crossed(self.step, previous, cfg.checkpoint.every):
@@ -318,44 +345,109 @@ class Trainer:
             "best_eval_return_mean": self.best_eval_return,
             "wall_time_s": wall_time,
             "steps_per_second": (self.step - start_step) / wall_time,
-            "updates": agent.num_updates,
+            "updates": self.agent.num_updates,
             "resumed_from": cfg.resume,
             "checkpoint": str(checkpoint),
         }
 
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        """Uniform random actions before learning_starts (exploration), then the policy."""
+        if self.step < self.cfg.learning_starts:
+            shape = (self.cfg.num_envs, self.spaces.action_dim)
+            return self.np_rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        return self.agent.act(obs)
+
+    def _update(self) -> dict[str, torch.Tensor] | None:
+        """Run the gradient updates owed: utd per env step, over all envs (carried fractions)."""
+        cfg, metrics = self.cfg, None
+        if self.step > cfg.learning_starts and len(self.buffer) > 0:
+            self.update_debt += cfg.agent.utd * cfg.num_envs
+            while self.update_debt >= 1.0:
+                metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
+                self.update_debt -= 1.0
+        return metrics
+
+    def _log_episodes(self, info: dict[str, Any], logger: RunLogger, bar: tqdm) -> None:
+        if "episode" not in info:
+            return
+        for i in np.flatnonzero(info["_episode"]):
+            episode_return = float(info["episode"]["r"][i])
+            logger.write(
+                self.step,
+                {
+                    "rollout/episode_return": episode_return,
+                    "rollout/episode_length": int(info["episode"]["l"][i]),
+                },
+            )
+            bar.set_postfix(ep_return=f"{episode_return:.1f}", refresh=False)
+
+    def _log_train(self, metrics: dict[str, torch.Tensor], logger: RunLogger) -> None:
+        now = time.perf_counter()
+        interval_step, interval_time = self._interval
+        scalars = {f"train/{k}": float(v) for k, v in metrics.items()}  # the only host sync
+        scalars["time/steps_per_second"] = (self.step - interval_step) / (now - interval_time)
+        scalars["time/updates"] = self.agent.num_updates
+        logger.write(self.step, scalars)
+        self._interval = (self.step, now)
+
     def _log_eval(self, logger: RunLogger) -> None:
         cfg = self.cfg
         report = self.run_eval()
-        logger.write(self.step, {"eval/return_mean": report["return_mean"],
-                                 "eval/return_std": report["return_std"],
-                                 "eval/length_mean": report["length_mean"]})
+        logger.write(
+            self.step,
+            {
+                "eval/return_mean": report["return_mean"],
+                "eval/return_std": report["return_std"],
+                "eval/length_mean": report["length_mean"],
+            },
+        )
         if report["return_mean"] > self.best_eval_return:
             self.best_eval_return = report["return_mean"]
             self.save("best.pt", with_buffer=False)
         if cfg.eval.video:
             # Same seed as the first eval episode and a deterministic policy: the same episode.
             (video,) = record_video(
-                lambda obs: self.agent.act(obs, deterministic=True), cfg.env.id,
-                self.run_dir / "videos", name_prefix=f"eval-step{self.step}",
+                lambda obs: self.agent.act(obs, deterministic=True),
+                cfg.env.id,
+                self.run_dir / "videos",
+                name_prefix=f"eval-step{self.step}",
                 seed=cfg.seed + cfg.eval.seed_offset,
-                max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+                max_episode_steps=cfg.env.max_episode_steps,
+                **cfg.env.kwargs,
+            )
             logger.video(self.step, "eval/video", video)
-        tqdm.write(f"step {self.step}: eval return {report['return_mean']:.1f} "
-                   f"± {report['return_std']:.1f} over {report['episodes']} episodes",
-                   file=sys.stderr)
+        tqdm.write(
+            f"step {self.step}: eval return {report['return_mean']:.1f} "
+            f"± {report['return_std']:.1f} over {report['episodes']} episodes",
+            file=sys.stderr,
+        )
 
     def _log_models(self, logger: RunLogger) -> None:
         """The final and the best-by-eval model (no replay buffer) as W&B artifacts."""
         assert self.last_eval is not None
         name = f"sac-{self.cfg.env.id.replace('/', '-')}-seed{self.cfg.seed}"
         best = self.run_dir / "best.pt"
-        logger.model(best, name, ["best"], {
-            "env_id": self.cfg.env.id, "step": load_checkpoint(best)["step"],
-            "eval_return_mean": self.best_eval_return})
+        logger.model(
+            best,
+            name,
+            ["best"],
+            {
+                "env_id": self.cfg.env.id,
+                "step": load_checkpoint(best)["step"],
+                "eval_return_mean": self.best_eval_return,
+            },
+        )
         final = self.save("model.pt", with_buffer=False)  # logged last: W&B moves `latest` here
-        logger.model(final, name, ["latest", "final"], {
-            "env_id": self.cfg.env.id, "step": self.step,
-            "eval_return_mean": self.last_eval["return_mean"]})
+        logger.model(
+            final,
+            name,
+            ["latest", "final"],
+            {
+                "env_id": self.cfg.env.id,
+                "step": self.step,
+                "eval_return_mean": self.last_eval["return_mean"],
+            },
+        )
 
     def close(self) -> None:
         self.envs.close()
@@ -386,8 +478,10 @@ def main(dict_cfg: DictConfig) -> None:
     except (ConfigError, EnvError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
-          f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}")
+    print(
+        f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
+        f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"
+    )
 
 
 if __name__ == "__main__":

@@ -53,6 +53,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a SAC checkpoint of this project")
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {payload.get('version')}, "
-                              f"this code reads version {VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint version {payload.get('version')}, "
+            f"this code reads version {VERSION}"
+        )
     return payload

@@ -75,9 +75,7 @@ class ReplayBuffer:
         """Uniform sample with replacement, drawn on the buffer's device (no numpy round trip)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        index = torch.randint(
-            0, self.size, (batch_size,), device=self.device, generator=generator
-        )
+        index = torch.randint(0, self.size, (batch_size,), device=self.device, generator=generator)
         return Batch(*(self.storage[name][index] for name in _FIELDS))
 
     def state_dict(self) -> dict[str, Any]:

@@ -62,7 +62,11 @@ class SACConfig:
 
 
 def critic_loss(
-    actor: Actor, critic: Critic, critic_target: Critic, batch: Batch, alpha: torch.Tensor,
+    actor: Actor,
+    critic: Critic,
+    critic_target: Critic,
+    batch: Batch,
+    alpha: torch.Tensor,
     gamma: float,
 ) -> tuple[torch.Tensor, Metrics]:
     """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble."""
@@ -243,8 +247,9 @@ class SACAgent:
             self.critic.load_state_dict(state["critic"])
             self.critic_target.load_state_dict(state["critic_target"])
         except RuntimeError as error:  # torch lists every tensor; keep the first line
-            raise ValueError(f"checkpoint networks do not match the config: "
-                             f"{str(error).splitlines()[1].strip()}") from error
+            raise ValueError(
+                f"checkpoint networks do not match the config: {str(error).splitlines()[1].strip()}"
+            ) from error
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         # Optimizer.load_state_dict keeps tensors that already sit on the right device, so a

@@ -45,14 +45,18 @@ def _check_spaces(env_id: str, env: gym.Env) -> None:
             f"{env_id}: SAC needs a continuous Box action space, got {type(action_space).__name__}"
         )
     if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-        raise EnvError(f"{env_id}: SAC needs finite action bounds to squash into, got "
-                       f"low={_one_line(action_space.low)}, high={_one_line(action_space.high)}")
+        raise EnvError(
+            f"{env_id}: SAC needs finite action bounds to squash into, got "
+            f"low={_one_line(action_space.low)}, high={_one_line(action_space.high)}"
+        )
     if len(action_space.shape) != 1:
         raise EnvError(f"{env_id}: SAC needs a 1-D action space, got shape {action_space.shape}")
     obs_space = env.observation_space
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise EnvError(f"{env_id}: needs a flat Box observation space, got "
-                       f"{type(obs_space).__name__} of shape {obs_space.shape}")
+        raise EnvError(
+            f"{env_id}: needs a flat Box observation space, got "
+            f"{type(obs_space).__name__} of shape {obs_space.shape}"
+        )
 
 
 def make_env(

@@ -139,9 +139,7 @@ def test_mode_is_tanh_mean_and_samples_are_fresh():
     assert not torch.equal(a1, a2)
     assert not torch.equal(lp1, lp2)
     # Each sample's log-prob belongs to its own action.
-    oracle = TransformedDistribution(
-        Normal(mean.double(), log_std.double().exp()), TanhTransform()
-    )
+    oracle = TransformedDistribution(Normal(mean.double(), log_std.double().exp()), TanhTransform())
     for a, lp in ((a1, lp1), (a2, lp2)):
         assert (a.abs() < 0.99).all()
         torch.testing.assert_close(

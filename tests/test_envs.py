@@ -206,8 +206,11 @@ def test_make_env_rescales_asymmetric_bounds_and_casts_float64_obs() -> None:
         assert env.observation_space.dtype == np.float32
         obs, _ = env.reset(seed=0)
         assert obs.dtype == np.float32
-        for action, expected in [([-1.0, -1.0], [0.0, -3.0]), ([1.0, 1.0], [1.0, 5.0]),
-                                 ([0.0, 0.0], [0.5, 1.0])]:
+        for action, expected in [
+            ([-1.0, -1.0], [0.0, -3.0]),
+            ([1.0, 1.0], [1.0, 5.0]),
+            ([0.0, 0.0], [0.5, 1.0]),
+        ]:
             obs, *_ = env.step(np.array(action, np.float32))
             assert obs.dtype == np.float32
             np.testing.assert_allclose(env.unwrapped.last_action, expected, atol=1e-6)
@@ -378,7 +381,7 @@ def test_make_vector_env_records_episode_statistics() -> None:
     envs = make_vector_env("Pendulum-v1", num_envs=2, max_episode_steps=5)
     try:
         envs.reset(seed=0)
-        for episode in range(2):
+        for _episode in range(2):
             rewards = np.zeros(2)
             for t in range(1, 6):
                 _, reward, terminated, truncated, info = envs.step(np.zeros((2, 1), np.float32))
@@ -439,8 +442,9 @@ def _run_counter_vector(steps: int) -> tuple[dict[str, np.ndarray], list[tuple],
         ]
     )
     tracker = TransitionTracker(envs.num_envs)
-    stored: dict[str, list[np.ndarray]] = {k: [] for k in
-                                           ("obs", "action", "reward", "next_obs", "terminated")}
+    stored: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("obs", "action", "reward", "next_obs", "terminated")
+    }
     raw_pairs = []
     autoreset_steps = 0
     prev_done = np.zeros(envs.num_envs, dtype=bool)

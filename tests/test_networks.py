@@ -93,9 +93,10 @@ def test_actor_log_std_bounded_for_huge_inputs(log_std_min, log_std_max):
     assert (log_std >= log_std_min).all() and (log_std <= log_std_max).all()
     # The bound is actually reached at huge inputs (saturating), not merely respected.
     big = log_std[128:]
-    assert torch.isclose(big, torch.tensor(log_std_min)).any() or torch.isclose(
-        big, torch.tensor(log_std_max)
-    ).any()
+    assert (
+        torch.isclose(big, torch.tensor(log_std_min)).any()
+        or torch.isclose(big, torch.tensor(log_std_max)).any()
+    )
 
 
 def test_actor_log_std_is_affine_squash_of_head():

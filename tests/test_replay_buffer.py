@@ -20,7 +20,7 @@ def _transitions(start: int, n: int):
     action = np.repeat(t[:, None], ACTION_DIM, axis=1) / 1000.0
     reward = t + 0.5
     next_obs = obs + 100.0
-    terminated = (t.astype(int) % 2 == 1)
+    terminated = t.astype(int) % 2 == 1
     return obs, action, reward, next_obs, terminated
 
 

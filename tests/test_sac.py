@@ -25,14 +25,16 @@ def make_config(**overrides) -> SACConfig:
     return SACConfig(**kwargs)
 
 
-def make_agent(seed: int = 0, obs_dim: int = OBS_DIM, action_dim: int = ACTION_DIM,
-               **overrides) -> SACAgent:
+def make_agent(
+    seed: int = 0, obs_dim: int = OBS_DIM, action_dim: int = ACTION_DIM, **overrides
+) -> SACAgent:
     torch.manual_seed(seed)
     return SACAgent(obs_dim, action_dim, make_config(**overrides))
 
 
-def make_buffer(n: int = 64, seed: int = 0, obs_dim: int = OBS_DIM,
-                action_dim: int = ACTION_DIM) -> ReplayBuffer:
+def make_buffer(
+    n: int = 64, seed: int = 0, obs_dim: int = OBS_DIM, action_dim: int = ACTION_DIM
+) -> ReplayBuffer:
     rng = np.random.default_rng(seed)
     buffer = ReplayBuffer(200, obs_dim, action_dim)
     buffer.add(
@@ -116,8 +118,10 @@ def test_alpha_loss_gradient_only_to_log_alpha():
 def _count_grad_hooks(module: nn.Module) -> list[int]:
     counts = [0] * len(list(module.parameters()))
     for i, p in enumerate(module.parameters()):
+
         def hook(grad, i=i):
             counts[i] += 1
+
         p.register_hook(hook)
     return counts
 
@@ -365,8 +369,9 @@ def test_predict_signature_and_shapes():
 
 def test_predict_rescales_to_action_bounds():
     torch.manual_seed(0)
-    agent = SACAgent(OBS_DIM, 1, make_config(), action_low=np.array([-2.0]),
-                     action_high=np.array([2.0]))
+    agent = SACAgent(
+        OBS_DIM, 1, make_config(), action_low=np.array([-2.0]), action_high=np.array([2.0])
+    )
     # Push the mean into the tanh tails so that the bounds are approached.
     with torch.no_grad():
         agent.actor.mu.weight.mul_(50.0)
@@ -426,9 +431,12 @@ def test_state_dict_round_trip():
     # really tests that the optimizer state was restored.
     no_optim = make_agent(2)
     fresh = no_optim.state_dict()
-    partial = dict(state, actor_optimizer=fresh["actor_optimizer"],
-                   critic_optimizer=fresh["critic_optimizer"],
-                   alpha_optimizer=fresh["alpha_optimizer"])
+    partial = dict(
+        state,
+        actor_optimizer=fresh["actor_optimizer"],
+        critic_optimizer=fresh["critic_optimizer"],
+        alpha_optimizer=fresh["alpha_optimizer"],
+    )
     no_optim.load_state_dict(_serialize(partial))
 
     batch = buffer.sample(16, generator=torch.Generator().manual_seed(9))
@@ -452,8 +460,9 @@ def test_load_state_dict_action_dim_mismatch():
         make_agent(action_dim=ACTION_DIM + 1).load_state_dict(state)
 
 
-@pytest.mark.parametrize("other", [{"hidden_sizes": [16, 16]}, {"hidden_sizes": [32, 32, 32]},
-                                   {"num_critics": 3}])
+@pytest.mark.parametrize(
+    "other", [{"hidden_sizes": [16, 16]}, {"hidden_sizes": [32, 32, 32]}, {"num_critics": 3}]
+)
 def test_load_state_dict_architecture_mismatch(other):
     state = make_agent().state_dict()
     agent = make_agent(**other)

@@ -15,18 +15,32 @@ from agents.checkpoint import load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # a few hundred steps of a small agent: seconds, not minutes
-    "env=Pendulum-v1", "total_steps=300", "learning_starts=100", "eval.every=0",
-    "eval.episodes=2", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
+    "env=Pendulum-v1",
+    "total_steps=300",
+    "learning_starts=100",
+    "eval.every=0",
+    "eval.episodes=2",
+    "agent.hidden_sizes=[32,32]",
+    "agent.batch_size=32",
     "wandb.mode=disabled",
 ]
 
 
 def run_train(run_dir: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_DIR": str(run_dir.parent), "WANDB_CACHE_DIR": str(run_dir.parent),
-           "WANDB_CONFIG_DIR": str(run_dir.parent), "WANDB_DATA_DIR": str(run_dir.parent)}
+    env = {
+        **os.environ,
+        "WANDB_DIR": str(run_dir.parent),
+        "WANDB_CACHE_DIR": str(run_dir.parent),
+        "WANDB_CONFIG_DIR": str(run_dir.parent),
+        "WANDB_DATA_DIR": str(run_dir.parent),
+    }
     result = subprocess.run(
         [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
@@ -37,8 +51,17 @@ def test_smoke_run_writes_summary_and_checkpoint(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_train(run_dir, *TINY)
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("env_id", "seed", "total_steps", "eval_return_mean", "eval_return_std",
-                "eval_episodes", "wall_time_s", "steps_per_second", "checkpoint"):
+    for key in (
+        "env_id",
+        "seed",
+        "total_steps",
+        "eval_return_mean",
+        "eval_return_std",
+        "eval_episodes",
+        "wall_time_s",
+        "steps_per_second",
+        "checkpoint",
+    ):
         assert key in summary, key
     assert summary["env_id"] == "Pendulum-v1"
     assert summary["total_steps"] == 300
@@ -129,8 +152,13 @@ def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path) -> None:
 def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
     first = tmp_path / "first"
     run_train(first, *TINY)
-    result = run_train(tmp_path / "second", *TINY, f"resume={first}",
-                       "env.id=MountainCarContinuous-v0", check=False)
+    result = run_train(
+        tmp_path / "second",
+        *TINY,
+        f"resume={first}",
+        "env.id=MountainCarContinuous-v0",
+        check=False,
+    )
     assert result.returncode != 0
     assert "checkpoint is for env Pendulum-v1" in result.stderr
 

@@ -1,0 +1,293 @@
+"""Stable-Baselines3 SAC zips <-> our SACAgent, reading the zip directly (torch, numpy, stdlib).
+
+An SB3 zip holds `policy.pth` (the policy's state_dict), `pytorch_variables.pth` (the entropy
+coefficient) and `data` (JSON hyperparameters; objects in it are pickled, and we never unpickle
+them). Layouts mapped here (SB3 2.x, `sac/policies.py`, `common/policies.py`):
+
+    actor.latent_pi.{0,2,..}  <-> actor.trunk.{0,2,..}        nn.Linear, same layout
+    actor.mu, actor.log_std   <-> actor.mu, actor.log_std
+    critic.qf{i}.{2j}.weight  <-> critic.layers.{j}.weight[i]  (out, in) vs (n, in, out): transposed
+    critic.qf{i}.{2j}.bias    <-> critic.layers.{j}.bias[i, 0]
+    critic_target.*           <-> critic_target.*  (same)
+
+Both policies act in [-1, 1]: SB3 squashes with tanh and unscales in `predict`; our envs rescale.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import pickle
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.distributions import TanhNormal
+from agents.networks import Actor
+from agents.sac import SACAgent, SACConfig, _adam
+
+# SB3 clamps the actor's log std to [-20, 2] (sac/policies.py LOG_STD_MIN / LOG_STD_MAX).
+SB3_LOG_STD_MIN, SB3_LOG_STD_MAX = -20.0, 2.0
+
+Tensors = dict[str, torch.Tensor]
+
+
+class SB3FormatError(ValueError):
+    """A file that is not an SB3 SAC MlpPolicy zip we can map; one-line message."""
+
+
+class SB3Actor(Actor):
+    """Our Actor with SB3's log-std bound, a hard clamp to [-20, 2], instead of our tanh squash.
+
+    Imported models use it so that stochastic actions follow SB3's distribution exactly too.
+    """
+
+    def forward(self, obs: torch.Tensor) -> TanhNormal:
+        features = self.trunk(obs)
+        log_std = self.log_std(features).clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
+        return TanhNormal(self.mu(features), log_std)
+
+
+@dataclass
+class SB3SAC:
+    """What an SB3 SAC zip tells us: sizes, the policy weights, alpha and hyperparameters."""
+
+    policy: Tensors
+    obs_dim: int
+    action_dim: int
+    hidden_sizes: list[int]
+    num_critics: int
+    log_alpha: float
+    learn_alpha: bool
+    hyperparameters: dict[str, Any] = field(default_factory=dict)  # SACConfig fields
+
+
+def _read_zip(path: Path) -> tuple[Tensors, dict[str, Any], dict[str, Any]]:
+    """(policy state_dict, pytorch variables, data JSON) of an SB3 zip, or SB3FormatError."""
+    if not path.is_file():
+        raise SB3FormatError(f"no SB3 model at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "policy.pth" not in names:
+                raise SB3FormatError(f"{path} is not an SB3 model zip: it has no policy.pth")
+
+            def load(name: str) -> Any:
+                if name not in names:
+                    return {}
+                return torch.load(
+                    io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True
+                )  # tensors only: nothing executed
+
+            policy, variables = load("policy.pth"), load("pytorch_variables.pth")
+            data = json.loads(archive.read("data")) if "data" in names else {}
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        RuntimeError,
+        EOFError,
+        pickle.UnpicklingError,
+        OSError,
+        ValueError,
+    ) as error:
+        if isinstance(error, SB3FormatError):
+            raise
+        first_line = (str(error).splitlines() or [type(error).__name__])[0]
+        raise SB3FormatError(f"{path} is corrupt or not an SB3 model zip: {first_line}") from error
+    if not isinstance(policy, dict) or not isinstance(data, dict):
+        raise SB3FormatError(f"{path} is not an SB3 model zip: unexpected policy.pth contents")
+    return policy, variables if isinstance(variables, dict) else {}, data
+
+
+def _linear_stack(policy: Tensors, prefix: str) -> list[torch.Tensor]:
+    """Weights of `prefix.<k>.weight` in layer order (k = 0, 2, 4: Linear, ReLU, Linear, ...)."""
+    pattern = re.compile(re.escape(prefix) + r"\.(\d+)\.weight")
+    found = sorted((int(m.group(1)), w) for k, w in policy.items() if (m := pattern.fullmatch(k)))
+    return [w for _, w in found]
+
+
+def _check_sac_mlp(path: Path, policy: Tensors, data: dict[str, Any]) -> None:
+    """Reject TD3/PPO/other policies, gSDE and non-ReLU MLPs with the reason."""
+    policy_class = data.get("policy_class") if isinstance(data.get("policy_class"), dict) else {}
+    module = policy_class.get("__module__")
+    if module is not None and module != "stable_baselines3.sac.policies":
+        # The class itself is pickled; its readable `__init__` repr names it without unpickling.
+        name = re.match(r"<function (\w+)\.", str(policy_class.get("__init__", "")))
+        where = f"{module}.{name.group(1)}" if name else module
+        raise SB3FormatError(f"{path} is not an SB3 SAC model: its policy is {where}")
+    kwargs = data.get("policy_kwargs") if isinstance(data.get("policy_kwargs"), dict) else {}
+    if "actor.log_std" in policy or data.get("use_sde") or kwargs.get("use_sde"):
+        raise SB3FormatError(f"{path}: SAC with gSDE (use_sde=True) is not supported")
+    required = (
+        "actor.latent_pi.0.weight",
+        "actor.mu.weight",
+        "actor.log_std.weight",
+        "critic.qf0.0.weight",
+        "critic_target.qf0.0.weight",
+    )
+    missing = [key for key in required if key not in policy]
+    if missing:
+        raise SB3FormatError(
+            f"{path} is not an SB3 SAC MlpPolicy model: policy.pth has no "
+            f"{missing[0]} (keys start {sorted(policy)[:3]})"
+        )
+    activation = str(kwargs.get("activation_fn", "ReLU"))
+    if "ReLU" not in activation:  # stored readable as "<class 'torch.nn...Tanh'>"
+        raise SB3FormatError(
+            f"{path}: only the default ReLU activation is supported, got {activation}"
+        )
+
+
+def _hyperparameters(data: dict[str, Any]) -> dict[str, Any]:
+    """SACConfig fields SB3 stores as plain JSON numbers (schedules are pickled: skipped)."""
+    out: dict[str, Any] = {}
+    for ours, theirs in (
+        ("gamma", "gamma"),
+        ("tau", "tau"),
+        ("batch_size", "batch_size"),
+        ("buffer_size", "buffer_size"),
+        ("target_entropy", "target_entropy"),
+    ):
+        if isinstance(data.get(theirs), (int, float)) and not isinstance(data[theirs], bool):
+            out[ours] = data[theirs]
+    if isinstance(data.get("learning_rate"), (int, float)):  # SB3 uses one lr for all three
+        out |= dict.fromkeys(("actor_lr", "critic_lr", "alpha_lr"), data["learning_rate"])
+    return out
+
+
+def read_sb3_sac(path: str | Path) -> SB3SAC:
+    """Read an SB3 SAC MlpPolicy zip; sizes come from the tensor shapes. Never unpickles."""
+    path = Path(path).expanduser()
+    policy, variables, data = _read_zip(path)
+    _check_sac_mlp(path, policy, data)
+    trunk = _linear_stack(policy, "actor.latent_pi")
+    hidden = [int(w.shape[0]) for w in trunk]
+    obs_dim, action_dim = int(trunk[0].shape[1]), int(policy["actor.mu.weight"].shape[0])
+    num_critics = sum(f"critic.qf{i}.0.weight" in policy for i in range(len(policy)))
+    critic_hidden = [int(w.shape[0]) for w in _linear_stack(policy, "critic.qf0")[:-1]]
+    if critic_hidden != hidden:
+        raise SB3FormatError(
+            f"{path}: actor net_arch {hidden} differs from critic net_arch "
+            f"{critic_hidden}; our agent has one hidden_sizes"
+        )
+    if "log_ent_coef" in variables:  # ent_coef="auto": learned, stored as log alpha
+        log_alpha, learn = float(variables["log_ent_coef"].detach().reshape(-1)[0]), True
+    elif "ent_coef_tensor" in variables:  # a fixed ent_coef
+        log_alpha, learn = math.log(float(variables["ent_coef_tensor"])), False
+    else:
+        log_alpha, learn = 0.0, True
+    sac = SB3SAC(
+        policy, obs_dim, action_dim, hidden, num_critics, log_alpha, learn, _hyperparameters(data)
+    )
+    _check_layout(path, sac)
+    return sac
+
+
+def _check_layout(path: Path, sac: SB3SAC) -> None:
+    """Every key and shape must be what an agent of the inferred sizes maps to, and no more."""
+    try:
+        expected = agent_to_sb3_state(_empty_agent(sac))
+    except ValueError as error:  # e.g. a stored gamma outside [0, 1]
+        raise SB3FormatError(f"{path}: {error}") from error
+    odd = sorted(set(sac.policy) ^ set(expected))
+    odd = odd or [k for k in expected if sac.policy[k].shape != expected[k].shape]
+    if odd:
+        raise SB3FormatError(
+            f"{path} is not an SB3 SAC MlpPolicy model: unexpected, missing or "
+            f"misshapen policy tensors {odd[:3]}"
+        )
+
+
+def _empty_agent(sac: SB3SAC, **kwargs: Any) -> SACAgent:
+    config = SACConfig(
+        **{
+            **sac.hyperparameters,
+            "hidden_sizes": sac.hidden_sizes,
+            "num_critics": sac.num_critics,
+            "learn_alpha": sac.learn_alpha,
+            "init_alpha": math.exp(sac.log_alpha),
+            "log_std_min": SB3_LOG_STD_MIN,
+            "log_std_max": SB3_LOG_STD_MAX,
+        }
+    )
+    agent = SACAgent(sac.obs_dim, sac.action_dim, config, **kwargs)
+    agent.actor = SB3Actor(
+        sac.obs_dim, sac.action_dim, sac.hidden_sizes, SB3_LOG_STD_MIN, SB3_LOG_STD_MAX
+    ).to(agent.device)
+    agent.actor_optimizer = _adam(agent.actor.parameters(), config.actor_lr)  # new parameters
+    return agent
+
+
+def _critic_from_sb3(policy: Tensors, prefix: str, num_critics: int) -> Tensors:
+    """SB3's n separate Linear stacks -> our ensemble: weight (n, in, out), bias (n, 1, out)."""
+    state: Tensors = {}
+    for j in range(len(_linear_stack(policy, f"{prefix}.qf0"))):
+        members = [f"{prefix}.qf{i}.{2 * j}" for i in range(num_critics)]
+        state[f"layers.{j}.weight"] = torch.stack([policy[m + ".weight"].T for m in members])
+        state[f"layers.{j}.bias"] = torch.stack([policy[m + ".bias"][None] for m in members])
+    return state
+
+
+def load_sb3_sac(
+    path: str | Path,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+) -> SACAgent:
+    """An SACAgent whose actor, critics and target critics compute exactly what SB3's do.
+
+    The zip stores no env, so the action bounds (for `predict`) come from the env the caller
+    names. Optimizer states are not carried over: the agent is for evaluation or a fresh start.
+    """
+    sac = read_sb3_sac(path)
+    agent = _empty_agent(sac, device=device, action_low=action_low, action_high=action_high)
+    policy = {k: v.to(agent.device, torch.float32) for k, v in sac.policy.items()}
+    trunk = {
+        k.removeprefix("actor.latent_pi."): v
+        for k, v in policy.items()
+        if k.startswith("actor.latent_pi.")
+    }
+    agent.actor.load_state_dict(
+        {
+            **{f"trunk.{k}": v for k, v in trunk.items()},
+            **{
+                k.removeprefix("actor."): v
+                for k, v in policy.items()
+                if k.startswith(("actor.mu.", "actor.log_std."))
+            },
+        }
+    )
+    agent.critic.load_state_dict(_critic_from_sb3(policy, "critic", sac.num_critics))
+    agent.critic_target.load_state_dict(_critic_from_sb3(policy, "critic_target", sac.num_critics))
+    with torch.no_grad():
+        agent.log_alpha.fill_(sac.log_alpha)
+    return agent
+
+
+def agent_to_sb3_state(agent: SACAgent) -> Tensors:
+    """Our agent's networks as an SB3 SAC MlpPolicy state_dict (`model.policy.load_state_dict`).
+
+    Deterministic actions and Q-values carry over exactly. Stochastic actions do only for an
+    actor that bounds log std as SB3 does (`SB3Actor`); ours squashes it into
+    [log_std_min, log_std_max] with tanh, which SB3 cannot express.
+    """
+    state: Tensors = {}
+    for key, value in agent.actor.state_dict().items():
+        state["actor." + key.replace("trunk.", "latent_pi.", 1)] = value.detach().cpu().clone()
+    for prefix, critic in (("critic", agent.critic), ("critic_target", agent.critic_target)):
+        layers = critic.state_dict()
+        num_layers = len(layers) // 2
+        for j in range(num_layers):
+            weight, bias = layers[f"layers.{j}.weight"], layers[f"layers.{j}.bias"]
+            for i in range(weight.shape[0]):
+                name = f"{prefix}.qf{i}.{2 * j}"
+                state[name + ".weight"] = weight[i].T.detach().cpu().contiguous().clone()
+                state[name + ".bias"] = bias[i, 0].detach().cpu().clone()
+    return state
