@@ -1,15 +1,47 @@
-"""Evaluation rollouts: `evaluate(policy, envs, episodes)` runs exactly `episodes` episodes.
+"""Evaluation rollouts, and the CLI that evaluates a checkpoint or an SB3 SAC model.
 
-No logging here: callers (train.py) decide what to record.
+`evaluate(policy, envs, episodes)` runs exactly `episodes` episodes and does no logging: train.py
+uses it for its periodic evaluation. Below it, the CLI is a composition root like train.py:
+
+    python evaluate.py checkpoint=<run dir or checkpoint file> episodes=20 video=true seed=0
+    python evaluate.py sb3_model=<model.zip> env=Pendulum-v1 episodes=10
+    python evaluate.py checkpoint=<run dir> export_sb3=<out.zip>
+
+It rebuilds env and agent, prints a table and writes a JSON report atomically at the very end.
+Bad input stops with one `error: ...` line and exit status 2. W&B and SB3 are imported lazily,
+only by the options that need them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import os
 
-import gymnasium as gym
-import numpy as np
+# Headless rendering defaults, set before gymnasium (pygame-ce, MuJoCo) is imported; a user's
+# own setting wins (as in train.py).
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Dict, Optional  # noqa: E402
+
+import gymnasium as gym  # noqa: E402
+import hydra  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from hydra.core.config_store import ConfigStore  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from agents import SACAgent, SACConfig  # noqa: E402
+from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path  # noqa: E402
+from agents.sb3 import SB3FormatError, agent_to_sb3_state, load_sb3_sac  # noqa: E402
+from configs.schema import WandbConfig  # noqa: E402
+from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched obs (N, obs_dim) -> actions (N, A)
 
@@ -67,3 +99,315 @@ def evaluate(
     if flat_successes:
         report["success_rate"] = float(np.mean(flat_successes))
     return report
+
+
+# ------------------------------------------------------------------------------------ the CLI
+
+
+@dataclass
+class EvalWandbConfig(WandbConfig):
+    mode: str = "disabled"  # auto | online | offline | disabled: evaluation logs only on request
+
+
+@dataclass
+class EvaluateConfig:
+    """`python evaluate.py key=value ...`; a misspelled key fails at once (typed schema)."""
+
+    checkpoint: Optional[str] = None  # a train.py run dir or checkpoint file
+    sb3_model: Optional[str] = None  # an SB3 SAC MlpPolicy zip (needs env=)
+    env: Optional[str] = None  # Gymnasium id; with checkpoint= it overrides the saved env
+    episodes: int = 10
+    deterministic: bool = True  # action tanh(mu); false samples a ~ pi(.|s)
+    seed: int = 0  # seeds torch and the envs' first reset
+    num_envs: int = 1
+    video: bool = False  # mp4s of the first `video_episodes` episodes, next to the report
+    video_episodes: int = 1
+    output: Optional[str] = None  # report path; default: next to the checkpoint / model
+    export_sb3: Optional[str] = None  # save the agent as an SB3 SAC zip instead of evaluating
+    wandb: EvalWandbConfig = field(default_factory=EvalWandbConfig)
+
+
+_store = ConfigStore.instance()
+_store.store(name="evaluate_schema", node=EvaluateConfig)
+# Evaluation writes only its report (and videos): no outputs/ run dir, no .hydra/, no log file.
+_store.store(
+    name="evaluate",
+    node={
+        "defaults": [
+            "evaluate_schema",
+            "_self_",
+            {"override hydra/job_logging": "disabled"},
+            {"override hydra/hydra_logging": "disabled"},
+        ],
+        "hydra": {"run": {"dir": "."}, "sweep": {"dir": ".", "subdir": "."}, "output_subdir": None},
+    },
+)
+
+
+class EvalError(ValueError):
+    """A CLI input that cannot be evaluated (conflicting options, wrong env); one line."""
+
+
+@dataclass
+class EnvSpec:
+    """The env to rebuild: the checkpoint's own (with its kwargs) or the one named by env=."""
+
+    id: str
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: Optional[int] = None
+
+    def make_kwargs(self) -> dict[str, Any]:
+        return {"max_episode_steps": self.max_episode_steps, **self.kwargs}
+
+
+def validate(cfg: EvaluateConfig) -> None:
+    if (cfg.checkpoint is None) == (cfg.sb3_model is None):
+        raise EvalError("give exactly one of checkpoint=<run dir or file> or sb3_model=<zip>")
+    if cfg.sb3_model is not None and cfg.env is None:
+        raise EvalError("sb3_model= needs env=<Gymnasium id>: an SB3 zip does not name its env")
+    for name in ("episodes", "num_envs", "video_episodes"):
+        if getattr(cfg, name) < 1:
+            raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
+        raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+
+
+def _spaces(spec: EnvSpec, obs_dim: int, action_dim: int, source: str) -> EnvSpaces:
+    """The env's spaces, checked against the agent's sizes before any rollout."""
+    spaces = env_spaces(spec.id, **spec.make_kwargs())
+    if (spaces.obs_dim, spaces.action_dim) != (obs_dim, action_dim):
+        raise EvalError(
+            f"{source} obs_dim={obs_dim}, action_dim={action_dim}; {spec.id} has "
+            f"obs_dim={spaces.obs_dim}, action_dim={spaces.action_dim}"
+        )
+    return spaces
+
+
+def load_checkpoint_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
+    """Agent and env from a train.py checkpoint: its config rebuilds the same env and networks."""
+    path = resolve_checkpoint_path(cfg.checkpoint)
+    payload = load_checkpoint(path)
+    try:
+        saved_env, state = payload["config"]["env"], payload["agent"]
+        agent_config = SACConfig(**payload["config"]["agent"])
+        dims = int(state["obs_dim"]), int(state["action_dim"])
+    except (KeyError, TypeError) as error:
+        raise CheckpointError(f"{path} lacks the config or agent it needs: {error}") from error
+    spec = EnvSpec(
+        saved_env["id"], dict(saved_env.get("kwargs") or {}), saved_env.get("max_episode_steps")
+    )
+    if cfg.env is not None and cfg.env != spec.id:
+        spec = EnvSpec(cfg.env)  # the saved kwargs belong to the saved env, not this one
+    spaces = _spaces(spec, *dims, f"checkpoint {path} is for {saved_env['id']} with")
+    try:
+        agent = SACAgent(*dims, agent_config, "cpu", spaces.action_low, spaces.action_high)
+        agent.load_state_dict(state)
+    except (ValueError, KeyError) as error:
+        raise CheckpointError(f"{path}: {error}") from error
+    return agent, spec, path
+
+
+def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
+    """Agent from an SB3 SAC zip; env from env= (the zip stores none we can read safely)."""
+    assert cfg.sb3_model is not None and cfg.env is not None
+    path = Path(cfg.sb3_model).expanduser()
+    spec = EnvSpec(cfg.env)
+    agent = load_sb3_sac(path)
+    spaces = _spaces(spec, agent.obs_dim, agent.action_dim, f"SB3 model {path} has")
+    # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
+    agent.action_low, agent.action_high = spaces.action_low, spaces.action_high
+    return agent, spec, path
+
+
+def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, Any]:
+    """evaluate() on fresh envs built as in training: actions in [-1, 1], float32 observations.
+
+    [-1, 1] is SB3's internal action scale too: its SAC squashes with tanh and `predict` maps
+    a to low + 0.5 (a + 1)(high - low) (`BasePolicy.unscale_action`), the same affine map as
+    our envs' RescaleAction, so an imported SB3 policy sees exactly what it saw in SB3.
+    """
+    envs = make_vector_env(spec.id, cfg.num_envs, "sync", **spec.make_kwargs())
+    try:
+        return evaluate(
+            lambda obs: agent.act(obs, deterministic=cfg.deterministic),
+            envs,
+            cfg.episodes,
+            seed=cfg.seed,
+        )
+    finally:
+        envs.close()
+
+
+def record(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig, out: Path) -> list[str]:
+    """mp4s of `video_episodes` episodes in videos/ beside the report. Episode i is seeded with
+    seed + i, so with one env and deterministic=true video 0 replays report episode 0."""
+    try:
+        paths = record_video(
+            lambda obs: agent.act(obs, deterministic=cfg.deterministic),
+            spec.id,
+            out.parent / "videos",
+            name_prefix=out.stem.removesuffix("_report"),
+            episodes=cfg.video_episodes,
+            seed=cfg.seed,
+            **spec.make_kwargs(),
+        )
+    except gym.error.Error as error:  # e.g. moviepy missing, or an env that cannot render
+        raise EvalError(f"video=true: {(str(error).splitlines() or ['failed'])[0]}") from error
+    return [str(p) for p in paths]
+
+
+def report_path(cfg: EvaluateConfig, source: Path) -> Path:
+    """output= if given (a dir means <dir>/eval_report.json); else beside the checkpoint as
+    eval_report.json, or beside an SB3 zip as <name>_eval_report.json (zips share folders)."""
+    if cfg.output is not None:
+        out = Path(cfg.output).expanduser()
+        return out / "eval_report.json" if out.is_dir() else out
+    if cfg.sb3_model is not None:
+        return source.with_name(f"{source.stem}_eval_report.json")
+    return source.parent / "eval_report.json"
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Readers see the old file or the complete new one, never half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def format_table(report: dict[str, Any], max_rows: int = 20) -> str:
+    mode = "deterministic" if report["deterministic"] else "stochastic"
+    lines = [
+        f"{report['env_id']}: {report['episodes']} episodes, seed {report['seed']}, {mode}",
+        f"{'episode':>8} {'return':>12} {'length':>8}",
+    ]
+    rows = list(enumerate(zip(report["episode_returns"], report["episode_lengths"])))
+    lines += [f"{i:>8} {r:>12.2f} {n:>8}" for i, (r, n) in rows[:max_rows]]
+    if len(rows) > max_rows:
+        lines.append(f"{'...':>8} ({len(rows) - max_rows} more in the report)")
+    lines.append(
+        f"return mean {report['return_mean']:.2f} ± {report['return_std']:.2f} (std), "
+        f"min {report['return_min']:.2f}, max {report['return_max']:.2f}, "
+        f"median {report['return_median']:.2f}"
+    )
+    if "success_rate" in report:
+        lines.append(f"success rate {report['success_rate']:.1%}")
+    return "\n".join(lines)
+
+
+def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
+    """Save `agent` as an SB3 SAC zip that `SAC.load` reads; deterministic actions and Q-values
+    carry over exactly (see agents.sb3.agent_to_sb3_state). Written atomically."""
+    from stable_baselines3 import SAC  # lazy: only this option needs SB3
+
+    path = Path(path).expanduser()
+    path = path if path.suffix == ".zip" else path.with_name(path.name + ".zip")  # as SB3 does
+    cfg, alpha = agent.config, float(agent.alpha)
+    # The raw env, not make_env's: SB3 rescales actions itself from the env's own bounds.
+    env = gym.make(spec.id, **spec.make_kwargs())
+    try:
+        model = SAC(
+            "MlpPolicy",
+            env,
+            device="cpu",
+            learning_rate=cfg.actor_lr,
+            buffer_size=cfg.buffer_size,
+            batch_size=cfg.batch_size,
+            tau=cfg.tau,
+            gamma=cfg.gamma,
+            target_entropy=agent.target_entropy,
+            ent_coef=f"auto_{alpha}" if cfg.learn_alpha else alpha,
+            policy_kwargs={"net_arch": list(cfg.hidden_sizes), "n_critics": cfg.num_critics},
+        )
+        model.policy.load_state_dict(agent_to_sb3_state(agent))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.zip")
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        env.close()
+    return path
+
+
+def log_to_wandb(cfg: EvaluateConfig, report: dict[str, Any], out: Path) -> None:
+    """The evaluation as a job_type="eval" W&B run. A W&B failure warns; the report stands."""
+    mode = cfg.wandb.mode
+    if mode == "disabled":
+        return
+    import wandb  # lazy: evaluate() and everything above never log
+
+    if mode == "auto":
+        from train import has_wandb_credentials  # one credential check, shared with training
+
+        mode = "online" if has_wandb_credentials() else "offline"
+    scalars = {k: v for k, v in report.items() if not isinstance(v, list)}
+    try:
+        run = wandb.init(
+            mode=mode,
+            project=cfg.wandb.project,
+            entity=cfg.wandb.entity,
+            group=cfg.wandb.group,
+            tags=list(cfg.wandb.tags),
+            job_type="eval",
+            config=scalars,
+            dir=str(out.parent),
+            name=f"{report['env_id']}__eval__seed{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}",
+            settings=wandb.Settings(init_timeout=cfg.wandb.init_timeout, silent=True),
+        )
+        for i, (r, n) in enumerate(zip(report["episode_returns"], report["episode_lengths"])):
+            run.log({"episode": i, "eval/episode_return": r, "eval/episode_length": n})
+        for video in report.get("videos", []):
+            run.log({"eval/video": wandb.Video(video, format="mp4")})
+        run.summary.update({f"eval/{k}": v for k, v in scalars.items() if isinstance(v, float)})
+        run.finish()
+    except Exception as error:  # noqa: BLE001 - tracking must not fail a finished evaluation
+        warnings.warn(f"wandb logging failed: {error}", stacklevel=2)
+        return
+    if mode == "offline":
+        print(
+            f"wandb: logged offline; upload with `wandb sync {out.parent / 'wandb'}`",
+            file=sys.stderr,
+        )
+
+
+def run(cfg: EvaluateConfig) -> dict[str, Any]:
+    """Everything the CLI does; returns the report (or {"export_sb3": path})."""
+    validate(cfg)
+    torch.manual_seed(cfg.seed)  # the one place the seed is applied (stochastic actions)
+    load = load_sb3_agent if cfg.sb3_model is not None else load_checkpoint_agent
+    agent, spec, source = load(cfg)
+    if cfg.export_sb3 is not None:
+        path = export_sb3(agent, spec, cfg.export_sb3)
+        print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
+        return {"export_sb3": str(path)}
+    out = report_path(cfg, source)
+    report = {
+        "env_id": spec.id,
+        "checkpoint": str(source) if cfg.checkpoint is not None else None,
+        "sb3_model": str(source) if cfg.sb3_model is not None else None,
+        "seed": cfg.seed,
+        "deterministic": cfg.deterministic,
+        "num_envs": cfg.num_envs,
+        **rollout(agent, spec, cfg),
+    }
+    if cfg.video:
+        report["videos"] = record(agent, spec, cfg, out)
+    write_json_atomic(out, report)  # last: a failure above leaves no report behind
+    print(format_table(report))
+    print(f"report: {out}")
+    log_to_wandb(cfg, report, out)
+    return report
+
+
+@hydra.main(version_base=None, config_path=None, config_name="evaluate")
+def main(dict_cfg: DictConfig) -> None:
+    cfg: EvaluateConfig = OmegaConf.to_object(dict_cfg)
+    try:
+        run(cfg)
+    except (EvalError, CheckpointError, EnvError, SB3FormatError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -107,7 +107,9 @@ class RunLogger:
     """
 
     def __init__(self, run_dir: Path, cfg: TrainConfig, config_dict: dict[str, Any]) -> None:
-        self.local = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self.local = open(  # noqa: SIM115 - line-buffered: `tail -f` works, a crash loses little
+            run_dir / "metrics.jsonl", "a", buffering=1, encoding="utf-8"
+        )
         self.wandb_run = None
         mode = cfg.wandb.mode
         if mode == "auto":

@@ -1,0 +1,194 @@
+"""evaluate.py end to end, as a user runs it: a real checkpoint from train.py, then the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from agents.sb3 import SB3FormatError
+from evaluate import EvalError, EvaluateConfig, load_checkpoint_agent, run
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [  # as tests/test_train.py: a few hundred steps of a small agent
+    "env=Pendulum-v1", "total_steps=300", "learning_starts=100", "eval.every=0",
+    "eval.episodes=1", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
+    "wandb.mode=disabled",
+]  # fmt: skip
+REPORT_KEYS = {
+    "env_id", "checkpoint", "seed", "deterministic", "episodes", "episode_returns",
+    "episode_lengths", "return_mean", "return_std", "return_min", "return_max", "return_median",
+}  # fmt: skip
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    keys = ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR")
+    # One torch thread: tiny nets gain nothing from more, and on a shared CPU extra threads
+    # made the training run ~15x slower. Results are the same.
+    return {**os.environ, **dict.fromkeys(keys, str(tmp)), "OMP_NUM_THREADS": "1"}
+
+
+def run_eval(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """evaluate.py from `cwd` (so stray Hydra outputs there would show)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), *overrides],
+        cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("train") / "run"
+    result = subprocess.run(
+        [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *TINY],
+        cwd=REPO, env=_env(run_dir.parent), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def first(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One CLI run with a video; several tests read it."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    result = run_eval(cwd, f"checkpoint={run_dir}", "episodes=3", "seed=0", "video=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((run_dir / "eval_report.json").read_text())
+    return {"report": report, "stdout": result.stdout, "cwd": cwd}
+
+
+def test_report_fields_and_table(first: dict[str, Any], run_dir: Path) -> None:
+    report = first["report"]
+    assert set(report) >= REPORT_KEYS
+    assert report["env_id"] == "Pendulum-v1"
+    assert report["checkpoint"] == str(run_dir / "checkpoint.pt")
+    assert (report["seed"], report["deterministic"], report["episodes"]) == (0, True, 3)
+    assert report["episode_lengths"] == [200, 200, 200]  # Pendulum's fixed episode length
+    returns = np.array(report["episode_returns"])
+    assert len(returns) == 3 and np.all(returns <= 0)
+    assert report["return_mean"] == pytest.approx(returns.mean())
+    assert report["return_std"] == pytest.approx(returns.std())
+    assert report["return_median"] == pytest.approx(np.median(returns))
+    assert (report["return_min"], report["return_max"]) == (returns.min(), returns.max())
+    assert "success_rate" not in report  # Pendulum reports no is_success
+    assert "return mean" in first["stdout"] and "median" in first["stdout"]
+
+
+def test_video_written_and_cwd_left_clean(first: dict[str, Any], run_dir: Path) -> None:
+    videos = first["report"]["videos"]
+    assert videos == [str(run_dir / "videos" / "eval-episode-0.mp4")]
+    assert Path(videos[0]).stat().st_size > 1000
+    assert list(first["cwd"].iterdir()) == []  # no outputs/, .hydra/ or log file
+
+
+def test_same_seed_same_returns_and_wandb_offline(
+    first: dict[str, Any], run_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "again.json"
+    result = run_eval(tmp_path, f"checkpoint={run_dir}", "episodes=3", "seed=0", f"output={out}",
+                      "wandb.mode=offline")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(out.read_text())["episode_returns"] == first["report"]["episode_returns"]
+    # The evaluation is also a W&B run, written beside the report.
+    (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
+    assert run_file.stat().st_size > 0
+
+
+def test_stochastic_policy_samples(first: dict[str, Any], run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stochastic.json"
+    result = run_eval(tmp_path, f"checkpoint={run_dir}/checkpoint.pt", "episodes=3", "seed=0",
+                      "deterministic=false", "num_envs=2", f"output={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["deterministic"] is False and report["episodes"] == 3
+    assert report["episode_returns"] != first["report"]["episode_returns"]
+
+
+def test_matches_sb3_evaluate_policy(first: dict[str, Any], run_dir: Path) -> None:
+    """SB3's evaluate_policy on the raw env, calling agent.predict, sees the same episodes.
+
+    DummyVecEnv.seed(0) seeds the first reset only, later resets continue the env's RNG: the
+    same as evaluate.py's vector env with seed=0 and num_envs=1.
+    """
+    agent, _, _ = load_checkpoint_agent(EvaluateConfig(checkpoint=str(run_dir)))
+    envs = DummyVecEnv([lambda: Monitor(gym.make("Pendulum-v1"))])
+    envs.seed(0)
+    returns, _ = evaluate_policy(agent, envs, n_eval_episodes=3, deterministic=True,
+                                 return_episode_rewards=True)  # fmt: skip
+    # Monitor rounds returns to 6 decimals and SB3 stores rewards as float32.
+    np.testing.assert_allclose(returns, first["report"]["episode_returns"], rtol=1e-6)
+
+
+@pytest.fixture
+def bad_files(run_dir: Path, tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "corrupt.pt").write_bytes(b"definitely not a checkpoint")
+    checkpoint = (run_dir / "checkpoint.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(checkpoint[: len(checkpoint) // 2])
+    return {"tmp": str(tmp_path), "run": str(run_dir)}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["checkpoint={tmp}/missing"], "no checkpoint at {tmp}/missing"),
+        (["checkpoint={run}", "env=MountainCarContinuous-v0"],
+         "is for Pendulum-v1 with obs_dim=3, action_dim=1; MountainCarContinuous-v0 has obs_dim=2"),
+        (["checkpoint={run}", "env=Pendulm-v1"],
+         "unknown Gymnasium env id 'Pendulm-v1'; did you mean Pendulum-v1"),
+        (["checkpoint={tmp}/corrupt.pt"], "{tmp}/corrupt.pt is corrupt or not a checkpoint"),
+        (["checkpoint={tmp}/truncated.pt"], "{tmp}/truncated.pt is corrupt or not a checkpoint"),
+    ],
+)  # fmt: skip
+def test_bad_input_one_error_line(
+    bad_files: dict[str, str], tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    out = tmp_path / "out" / "report.json"
+    result = run_eval(
+        tmp_path / "cwd", *[o.format(**bad_files) for o in overrides], f"output={out}"
+    )
+    assert result.returncode == 2, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, result.stderr
+    assert message.format(**bad_files) in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert not out.parent.exists()  # nothing half-written
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "message"),
+    [
+        ({"sb3_model": "{tmp}/corrupt.pt", "env": "Pendulum-v1"}, SB3FormatError,
+         "{tmp}/corrupt.pt is corrupt or not an SB3 model zip"),
+        ({"sb3_model": "{tmp}/missing.zip", "env": "Pendulum-v1"}, SB3FormatError,
+         "no SB3 model at {tmp}/missing.zip"),
+        ({"sb3_model": "{tmp}/model.zip"}, EvalError, "sb3_model= needs env="),
+        ({"checkpoint": "{run}", "sb3_model": "{tmp}/model.zip"}, EvalError,
+         "give exactly one of checkpoint="),
+        ({}, EvalError, "give exactly one of checkpoint="),
+        ({"checkpoint": "{run}", "episodes": 0}, EvalError, "episodes must be >= 1, got 0"),
+        ({"checkpoint": "{run}", "num_envs": 0}, EvalError, "num_envs must be >= 1, got 0"),
+    ],
+)  # fmt: skip
+def test_bad_options_rejected_before_any_output(
+    bad_files: dict[str, str], tmp_path: Path, overrides: dict, error: type, message: str
+) -> None:
+    """The same checks in-process (the CLI prints these errors as the one `error:` line)."""
+    out = tmp_path / "out" / "report.json"
+    fields = {k: v.format(**bad_files) if isinstance(v, str) else v for k, v in overrides.items()}
+    with pytest.raises(error) as raised:
+        run(EvaluateConfig(**fields, output=str(out)))
+    assert message.format(**bad_files) in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert not out.parent.exists()

@@ -1,0 +1,215 @@
+"""SB3 SAC zips <-> our agent: same actions and Q-values, same evaluate_policy returns, export."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO, SAC, TD3
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv
+from torch import nn
+
+from agents import SACAgent, SACConfig
+from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
+from evaluate import EnvSpec, export_sb3
+
+REPO = Path(__file__).resolve().parents[1]
+PENDULUM_LOW, PENDULUM_HIGH = np.array([-2.0]), np.array([2.0])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny nets: one torch thread is faster, and much faster on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def sb3_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAC, Path]:
+    """A tiny SB3 SAC after 150 updates: critic and target critic already differ."""
+    model = SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [32, 32]},
+                learning_starts=50, batch_size=32, seed=0, device="cpu")  # fmt: skip
+    model.learn(200)
+    path = tmp_path_factory.mktemp("sb3") / "sac_pendulum.zip"
+    model.save(path)
+    return model, path
+
+
+def observations(n: int = 100) -> torch.Tensor:
+    """Pendulum-like observations [cos, sin, velocity], spread wider than the env's own."""
+    rng = np.random.default_rng(0)
+    return torch.as_tensor(rng.uniform([-1, -1, -8], [1, 1, 8], (n, 3)), dtype=torch.float32)
+
+
+def seeded_env(seed: int) -> DummyVecEnv:
+    """The raw env as SB3 uses it; seed() applies to the first reset only, as our evaluate()."""
+    envs = DummyVecEnv([lambda: Monitor(gym.make("Pendulum-v1"))])
+    envs.seed(seed)
+    return envs
+
+
+@torch.no_grad()
+def test_import_matches_sb3_actions_q_values_and_alpha(sb3_zip: tuple[SAC, Path]) -> None:
+    model, path = sb3_zip
+    agent = load_sb3_sac(path, PENDULUM_LOW, PENDULUM_HIGH)
+    obs = observations()
+    actions = torch.rand(len(obs), 1) * 2 - 1  # SB3's critics take actions in [-1, 1] too
+    torch.testing.assert_close(
+        torch.as_tensor(agent.act(obs.numpy(), deterministic=True)),
+        model.policy.actor(obs, deterministic=True), atol=1e-5, rtol=0,
+    )  # fmt: skip
+    mean, log_std, _ = model.actor.get_action_dist_params(obs)
+    dist = agent.actor(obs)  # stochastic actions follow the same distribution
+    torch.testing.assert_close(dist.mean, mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(dist.log_std, log_std, atol=1e-5, rtol=0)
+    for ours, theirs in ((agent.critic, model.policy.critic),
+                         (agent.critic_target, model.policy.critic_target)):  # fmt: skip
+        expected = torch.cat(theirs(obs, actions), dim=1).T  # (2, B)
+        torch.testing.assert_close(ours(obs, actions), expected, atol=1e-5, rtol=0)
+    assert not torch.allclose(agent.critic(obs, actions), agent.critic_target(obs, actions))
+    assert float(agent.alpha) == pytest.approx(float(model.log_ent_coef.detach().exp()), rel=1e-6)
+    assert agent.config.learn_alpha and agent.target_entropy == model.target_entropy == -1.0
+    assert (agent.config.gamma, agent.config.tau, agent.config.batch_size) == (0.99, 0.005, 32)
+    np.testing.assert_allclose(
+        agent.predict(obs.numpy())[0], model.predict(obs.numpy(), deterministic=True)[0],
+        atol=1e-5,
+    )  # fmt: skip
+
+
+def test_fixed_ent_coef_and_three_critics(tmp_path: Path) -> None:
+    model = SAC("MlpPolicy", "Pendulum-v1", ent_coef=0.2, device="cpu",
+                policy_kwargs={"net_arch": [8], "n_critics": 3})  # fmt: skip
+    model.save(tmp_path / "fixed.zip")
+    agent = load_sb3_sac(tmp_path / "fixed.zip")
+    assert agent.config.num_critics == 3 and not agent.config.learn_alpha
+    assert float(agent.alpha) == pytest.approx(0.2)
+    obs, actions = observations(), torch.zeros(100, 1)
+    with torch.no_grad():
+        expected = torch.cat(model.policy.critic(obs, actions), dim=1).T  # (3, B)
+        torch.testing.assert_close(agent.critic(obs, actions), expected, atol=1e-5, rtol=0)
+
+
+def test_evaluate_policy_parity(sb3_zip: tuple[SAC, Path], tmp_path: Path) -> None:
+    """SB3's evaluate_policy on the SB3 model and on our imported agent, and evaluate.py on the
+    zip, see the same 5 episodes from the same seed."""
+    model, path = sb3_zip
+    sb3_returns, _ = evaluate_policy(model, seeded_env(0), n_eval_episodes=5,
+                                     deterministic=True, return_episode_rewards=True)  # fmt: skip
+    agent = load_sb3_sac(path, PENDULUM_LOW, PENDULUM_HIGH)
+    our_returns, _ = evaluate_policy(agent, seeded_env(0), n_eval_episodes=5,
+                                     deterministic=True, return_episode_rewards=True)  # fmt: skip
+    np.testing.assert_allclose(our_returns, sb3_returns, rtol=1e-6)
+
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1", "episodes=5",
+         "seed=0", f"output={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["sb3_model"] == str(path) and report["episode_lengths"] == [200] * 5
+    # Monitor rounds episode returns to 6 decimals; SB3 keeps rewards as float32.
+    np.testing.assert_allclose(report["episode_returns"], sb3_returns, rtol=1e-6)
+    assert report["return_mean"] == pytest.approx(np.mean(sb3_returns), rel=1e-6)
+
+
+def test_export_loads_in_sb3_with_same_actions(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    agent = SACAgent(3, 1, SACConfig(hidden_sizes=[16, 16], num_critics=3, init_alpha=0.3),
+                     action_low=PENDULUM_LOW, action_high=PENDULUM_HIGH)  # fmt: skip
+    path = export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "exported")
+    assert path == tmp_path / "exported.zip" and not list(tmp_path.glob("*.tmp*"))
+    model = SAC.load(path, device="cpu")
+    obs, actions = observations(), torch.rand(100, 1) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.policy.actor(obs, deterministic=True),
+            torch.as_tensor(agent.act(obs.numpy(), deterministic=True)), atol=1e-5, rtol=0,
+        )  # fmt: skip
+        expected = torch.cat(model.policy.critic_target(obs, actions), dim=1).T
+        torch.testing.assert_close(agent.critic_target(obs, actions), expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(model.predict(obs.numpy(), deterministic=True)[0],
+                               agent.predict(obs.numpy())[0], atol=1e-5)  # fmt: skip
+    assert float(model.log_ent_coef.detach().exp()) == pytest.approx(0.3, rel=1e-6)
+    # And back: importing the export gives the original weights.
+    back = load_sb3_sac(path)
+    for name, value in agent.critic.state_dict().items():
+        torch.testing.assert_close(back.critic.state_dict()[name], value, atol=0, rtol=0)
+
+
+def _td3(path: Path) -> None:
+    TD3("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, device="cpu").save(path)
+
+
+def _ppo(path: Path) -> None:
+    PPO("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, device="cpu").save(path)
+
+
+def _sac(path: Path, **kwargs) -> None:
+    SAC("MlpPolicy", "Pendulum-v1", device="cpu", **kwargs).save(path)
+
+
+def _truncated(path: Path) -> None:
+    _sac(path, policy_kwargs={"net_arch": [8]})
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def _no_policy(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data", "{}")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_td3, "is not an SB3 SAC model: its policy is stable_baselines3.td3.policies.TD3Policy"),
+        (_ppo, "is not an SB3 SAC model: its policy is "
+               "stable_baselines3.common.policies.ActorCriticPolicy"),
+        (lambda p: _sac(p, use_sde=True, policy_kwargs={"net_arch": [8]}),
+         "SAC with gSDE (use_sde=True) is not supported"),
+        (lambda p: _sac(p, policy_kwargs={"net_arch": [8], "activation_fn": nn.Tanh}),
+         "only the default ReLU activation is supported"),
+        (lambda p: _sac(p, policy_kwargs={"net_arch": {"pi": [8], "qf": [16]}}),
+         "actor net_arch [8] differs from critic net_arch [16]"),
+        (_truncated, "is corrupt or not an SB3 model zip"),
+        (lambda p: p.write_bytes(b"not a zip"), "is corrupt or not an SB3 model zip"),
+        (_no_policy, "is not an SB3 model zip: it has no policy.pth"),
+    ],
+)  # fmt: skip
+def test_rejects_what_is_not_an_sb3_sac_mlp(tmp_path: Path, make, message: str) -> None:
+    path = tmp_path / "model.zip"
+    make(path)
+    with pytest.raises(SB3FormatError) as raised:
+        read_sb3_sac(path)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_cli_rejects_td3_zip_with_one_line(tmp_path: Path) -> None:
+    _td3(tmp_path / "td3.zip")
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), f"sb3_model={tmp_path / 'td3.zip'}",
+         "env=Pendulum-v1", f"output={out}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "Traceback" not in result.stderr
+    assert "td3.zip is not an SB3 SAC model" in error_lines[0]
+    assert not out.exists()
