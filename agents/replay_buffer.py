@@ -39,7 +39,8 @@ class ReplayBuffer:
             "terminated": (),
         }
         self.storage = {
-            name: torch.zeros((capacity, *shape), dtype=torch.float32, device=self.device)
+            # empty, not zeros: untouched pages stay unallocated (only [:size] is ever read)
+            name: torch.empty((capacity, *shape), dtype=torch.float32, device=self.device)
             for name, shape in shapes.items()
         }
         self.position = 0  # next index to write
