@@ -79,7 +79,8 @@ def test_evaluate_per_env_quota_with_very_different_lengths(short_index: int) ->
     expected = sorted(n for n, q in zip(lengths, quota) for _ in range(q))
     assert sorted(report["episode_returns"]) == expected
     assert sorted(report["episode_lengths"]) == expected
-    # The short sub-env finishes many more episodes in the same time, yet contributes only its quota.
+    # The short sub-env finishes many more episodes in the same time,
+    # yet contributes only its quota.
     assert report["episode_returns"].count(2.0) == quota[short_index]
 
 
