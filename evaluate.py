@@ -20,6 +20,7 @@ import os
 # own setting wins (as in train.py).
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")  # see train.py
 
 import json  # noqa: E402
 import sys  # noqa: E402

@@ -12,6 +12,8 @@ import os
 # own setting wins.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("MUJOCO_GL", "egl")
+# wandb mistakes our `agents` package for the OpenAI Agents SDK and advertises Weave (LLM tracing).
+os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 
 import json  # noqa: E402
 import netrc  # noqa: E402

@@ -4,6 +4,7 @@ float32 flat observations, episode statistics, and one clear error for anything 
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +83,9 @@ def make_env(
     ones = np.ones(env.action_space.shape, dtype=np.float32)  # float32 bounds: no cast warning
     env = gym.wrappers.RescaleAction(env, min_action=-ones, max_action=ones)
     if env.observation_space.dtype != np.float32:
-        env = gym.wrappers.DtypeObservation(env, np.float32)
+        with warnings.catch_warnings():  # the float32 cast of float64 bounds is intended
+            warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
+            env = gym.wrappers.DtypeObservation(env, np.float32)
     return env
 
 
