@@ -15,7 +15,8 @@ def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int | None = None) ->
     """Linear+ReLU layers; a final linear layer to `out_dim` when given."""
     layers: list[nn.Module] = []
     for width in hidden_sizes:
-        layers += [nn.Linear(in_dim, width), nn.ReLU()]
+        # In place: Linear's backward needs its input, not its output, so ReLU may overwrite it.
+        layers += [nn.Linear(in_dim, width), nn.ReLU(inplace=True)]
         in_dim = width
     if out_dim is not None:
         layers.append(nn.Linear(in_dim, out_dim))
@@ -82,5 +83,5 @@ class Critic(nn.Module):
         x = torch.cat([obs, action], dim=-1)  # (B, D)
         x = x.unsqueeze(0).expand(self.num_critics, *x.shape)  # (n, B, D), no copy
         for layer in self.layers[:-1]:
-            x = torch.relu(layer(x))  # (n, B, H)
+            x = layer(x).relu_()  # (n, B, H); in place is safe, as in mlp()
         return self.layers[-1](x).squeeze(-1)  # (n, B)
