@@ -190,6 +190,7 @@ def load_checkpoint_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]
     payload = load_checkpoint(path)
     try:
         saved_env, state = payload["config"]["env"], payload["agent"]
+        saved_env["id"]  # noqa: B018 - checked here, used below
         agent_config = SACConfig(**payload["config"]["agent"])
         dims = int(state["obs_dim"]), int(state["action_dim"])
     except (KeyError, TypeError) as error:
@@ -378,10 +379,14 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     load = load_sb3_agent if cfg.sb3_model is not None else load_checkpoint_agent
     agent, spec, source = load(cfg)
     if cfg.export_sb3 is not None:
+        if Path(cfg.export_sb3).expanduser().resolve() == source.resolve():
+            raise EvalError(f"export_sb3={cfg.export_sb3} would overwrite the model being read")
         path = export_sb3(agent, spec, cfg.export_sb3)
         print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
         return {"export_sb3": str(path)}
     out = report_path(cfg, source)
+    if out.resolve() == source.resolve() or out.suffix != ".json":
+        raise EvalError(f"output={out} must be a .json report path, not the model being read")
     report = {
         "env_id": spec.id,
         "checkpoint": str(source) if cfg.checkpoint is not None else None,

@@ -156,7 +156,11 @@ class RunLogger:
             warnings.warn(
                 f"wandb online init failed ({error}); falling back to offline", stacklevel=2
             )
-            run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
+            try:
+                run = wandb.init(mode="offline", settings=wandb.Settings(silent=True), **kwargs)
+            except Exception as offline_error:  # noqa: BLE001
+                warnings.warn(f"wandb disabled: {offline_error}", stacklevel=2)
+                return None
         run.define_metric("global_step")
         run.define_metric("*", step_metric="global_step")  # every chart against env steps
         return run
@@ -241,8 +245,6 @@ class Trainer:
         )
         env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
         self.spaces = env_spaces(cfg.env.id, **env_kwargs)
-        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
-        self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
         self.agent = SACAgent(
             self.spaces.obs_dim,
             self.spaces.action_dim,
@@ -258,28 +260,50 @@ class Trainer:
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step = -1
-        self.best_eval_return = -float("inf")
+        self.best_eval_return, self.best_eval_step = -float("inf"), -1
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         if resumed is not None:
             self._restore(resumed)
+        # Built last, so that a failure above leaves no env processes behind.
+        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
+        try:
+            self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
+        except BaseException:
+            self.envs.close()
+            raise
 
     # -- checkpoints
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        saved_env = payload["config"]["env"]["id"]
-        if saved_env != self.cfg.env.id:
-            raise CheckpointError(
-                f"checkpoint is for env {saved_env}, config says "
-                f"{self.cfg.env.id}; add env.id={saved_env}"
-            )
-        self.agent.load_state_dict(payload["agent"])
-        if payload.get("buffer") is not None:
+        """Continue a run: agent, optimizers, alpha, replay buffer, RNG states, counters."""
+        source = self.cfg.resume
+        try:
+            saved_env = payload["config"]["env"]["id"]
+            if saved_env != self.cfg.env.id:
+                raise CheckpointError(
+                    f"checkpoint is for env {saved_env}, config says "
+                    f"{self.cfg.env.id}; add env.id={saved_env}"
+                )
+            if payload.get("buffer") is None:  # best.pt / model.pt, or save_buffer=false
+                raise CheckpointError(
+                    f"{source} holds no replay buffer, so training cannot continue from it; "
+                    f"resume from a run's checkpoint.pt (saved with checkpoint.save_buffer=true)"
+                )
+            self.agent.load_state_dict(payload["agent"])
             self.buffer.load_state_dict(payload["buffer"])
-        rng = payload["rng"]
-        torch.set_rng_state(rng["torch"])
-        self.np_rng.bit_generator.state = rng["numpy"]
-        self.step, self.update_debt = int(payload["step"]), float(payload["update_debt"])
-        print(f"resumed from {self.cfg.resume} at step {self.step}", file=sys.stderr)
+            rng = payload["rng"]
+            torch.set_rng_state(rng["torch"])
+            if rng.get("cuda") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            self.np_rng.bit_generator.state = rng["numpy"]
+            self.step, self.update_debt = int(payload["step"]), float(payload["update_debt"])
+            self.best_eval_return = float(payload.get("best_eval_return", -float("inf")))
+            self.best_eval_step = int(payload.get("best_eval_step", -1))
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise CheckpointError(f"cannot resume from {source}: {error}") from error
+        print(f"resumed from {source} at step {self.step}", file=sys.stderr)
 
     def save(self, filename: str = FILENAME, with_buffer: bool | None = None) -> Path:
         """Write a checkpoint; `with_buffer=False` gives a small model file (best.pt, model.pt)."""
@@ -291,8 +315,14 @@ class Trainer:
             "update_debt": self.update_debt,
             "agent": self.agent.state_dict(),
             "buffer": self.buffer.state_dict() if with_buffer else None,
-            "rng": {"torch": torch.get_rng_state(), "numpy": self.np_rng.bit_generator.state},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "numpy": self.np_rng.bit_generator.state,
+            },
             "eval": self.last_eval,
+            "best_eval_return": self.best_eval_return,
+            "best_eval_step": self.best_eval_step,
         }
         return save_checkpoint(self.run_dir / filename, payload)
 
@@ -342,9 +372,15 @@ class Trainer:
                     self._log_eval(logger)
                 if crossed(self.step, previous, cfg.checkpoint.every):
                     self.save()
-        except KeyboardInterrupt:
+        except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
-            print(f"interrupted at step {self.step}; checkpoint: {self.save()}", file=sys.stderr)
+            what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
+            try:
+                print(f"{what} at step {self.step}; checkpoint: {self.save()}", file=sys.stderr)
+            except Exception as save_error:  # noqa: BLE001 - report the original error
+                print(
+                    f"{what} at step {self.step}; checkpoint failed: {save_error}", file=sys.stderr
+                )
             raise
         bar.close()
         wall_time = time.perf_counter() - start_time
@@ -421,7 +457,7 @@ class Trainer:
             },
         )
         if report["return_mean"] > self.best_eval_return:
-            self.best_eval_return = report["return_mean"]
+            self.best_eval_return, self.best_eval_step = report["return_mean"], self.step
             self.save("best.pt", with_buffer=False)
         if cfg.eval.video:
             # Same seed as the first eval episode and a deterministic policy: the same episode.
@@ -452,7 +488,7 @@ class Trainer:
             ["best"],
             {
                 "env_id": self.cfg.env.id,
-                "step": load_checkpoint(best)["step"],
+                "step": self.best_eval_step,
                 "eval_return_mean": self.best_eval_return,
             },
         )
@@ -476,7 +512,11 @@ class Trainer:
 def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Train per `cfg`, writing checkpoint, metrics.jsonl and summary.json into `run_dir`."""
     trainer = Trainer(cfg, config_dict, run_dir)
-    logger = RunLogger(run_dir, cfg, config_dict)
+    try:
+        logger = RunLogger(run_dir, cfg, config_dict)
+    except BaseException:
+        trainer.close()
+        raise
     summary: dict[str, Any] = {}
     try:
         summary = trainer.train(logger)

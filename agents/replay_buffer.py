@@ -66,9 +66,12 @@ class ReplayBuffer:
         if n > self.capacity:  # only the newest `capacity` transitions can be kept
             tensors = {k: v[-self.capacity :] for k, v in tensors.items()}
             n = self.capacity
-        index = (self.position + torch.arange(n, device=self.device)) % self.capacity
+        # At most two contiguous slice copies (before and after the wrap): cheaper per env step
+        # than a scatter through an index tensor.
+        first = min(n, self.capacity - self.position)
         for name, value in tensors.items():
-            self.storage[name][index] = value
+            self.storage[name][self.position : self.position + first] = value[:first]
+            self.storage[name][: n - first] = value[first:]
         self.position = (self.position + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

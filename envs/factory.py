@@ -70,10 +70,14 @@ def make_env(
     _check_registered(env_id)
     if render_mode is not None:  # only when asked: some envs' __init__ takes no render_mode
         env_kwargs = {"render_mode": render_mode, **env_kwargs}
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise EnvError(f"{env_id}: max_episode_steps must be >= 1, got {max_episode_steps}")
     try:
         env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         raise EnvError(f"{env_id}: {str(error).splitlines()[0]}") from error
+    except TypeError as error:  # an env kwarg its constructor does not take
+        raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {error}") from error
     try:
         _check_spaces(env_id, env)
     except EnvError:

@@ -10,7 +10,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.factory import make_env
+from envs.factory import EnvError, make_env
 
 
 def record_video(
@@ -29,6 +29,21 @@ def record_video(
     """
     video_dir = Path(video_dir)
     env = make_env(env_id, render_mode="rgb_array", **env_kwargs)
+    try:
+        _record(env, policy, video_dir, name_prefix, episodes, seed)
+    except gym.error.Error as error:  # no moviepy, no renderer: one clear line, not a traceback
+        raise EnvError(f"{env_id}: cannot record video: {str(error).splitlines()[0]}") from error
+    return [video_dir / f"{name_prefix}-episode-{episode}.mp4" for episode in range(episodes)]
+
+
+def _record(
+    env: gym.Env,
+    policy: Callable[[np.ndarray], np.ndarray],
+    video_dir: Path,
+    name_prefix: str,
+    episodes: int,
+    seed: int | None,
+) -> None:
     with warnings.catch_warnings():  # several recordings share one folder by design
         warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
         env = gym.wrappers.RecordVideo(
@@ -44,4 +59,3 @@ def record_video(
                 done = terminated or truncated
     finally:
         env.close()  # flushes the last video
-    return [video_dir / f"{name_prefix}-episode-{episode}.mp4" for episode in range(episodes)]

@@ -192,3 +192,13 @@ def test_bad_options_rejected_before_any_output(
     assert message.format(**bad_files) in str(raised.value)
     assert "\n" not in str(raised.value)
     assert not out.parent.exists()
+
+
+def test_output_never_overwrites_the_model_read(run_dir: Path) -> None:
+    checkpoint = run_dir / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    with pytest.raises(EvalError, match="must be a .json report path"):
+        run(EvaluateConfig(checkpoint=str(run_dir), output=str(checkpoint), episodes=1))
+    with pytest.raises(EvalError, match="would overwrite the model being read"):
+        run(EvaluateConfig(checkpoint=str(checkpoint), export_sb3=str(checkpoint)))
+    assert checkpoint.read_bytes() == before

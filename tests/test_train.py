@@ -122,6 +122,8 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["agent.batch_size=0"], "agent.batch_size must be > 0"),
         (["agent.hidden_sizes=[]"], "agent.hidden_sizes"),
         (["resume=/nonexistent/run"], "no checkpoint at /nonexistent/run"),
+        (["env.max_episode_steps=0"], "max_episode_steps must be >= 1"),
+        (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -168,3 +170,24 @@ def test_wandb_offline_run_is_written(tmp_path: Path) -> None:
     run_train(run_dir, *[o for o in TINY if not o.startswith("wandb.")], "wandb.mode=offline")
     run_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(run_files) == 1 and run_files[0].stat().st_size > 0
+
+
+def test_resume_needs_a_replay_buffer(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    run_train(first, *TINY)
+    result = run_train(tmp_path / "second", *TINY, f"resume={first / 'best.pt'}", check=False)
+    assert result.returncode != 0
+    assert "holds no replay buffer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_with_other_network_sizes_fails_cleanly(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    run_train(first, *TINY)
+    result = run_train(
+        tmp_path / "second", *TINY, f"resume={first}", "agent.hidden_sizes=[16,16]", check=False
+    )
+    assert result.returncode != 0
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "cannot resume from" in error_lines[0]
+    assert "Traceback" not in result.stderr
