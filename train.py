@@ -253,6 +253,8 @@ class Trainer:
             self.spaces.action_low,
             self.spaces.action_high,
         )
+        if cfg.compile:
+            self.agent.compile()
         self.buffer = ReplayBuffer(
             cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
         )

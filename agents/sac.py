@@ -158,6 +158,15 @@ class SACAgent:
         high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
         self.action_low, self.action_high = low, high
 
+    def compile(self) -> None:
+        """torch.compile the networks' forward passes; state_dict keys stay unchanged.
+
+        Off by default: on a 2-core CPU it made an update slower (7.1 vs 4.7 ms, after ~22 s of
+        compiling; benchmarks/RESULTS.md).
+        """
+        for net in (self.actor, self.critic, self.critic_target):
+            net.forward = torch.compile(net.forward)
+
     @property
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.detach().exp()

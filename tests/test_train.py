@@ -123,6 +123,7 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["agent.hidden_sizes=[]"], "agent.hidden_sizes"),
         (["resume=/nonexistent/run"], "no checkpoint at /nonexistent/run"),
         (["env.max_episode_steps=0"], "max_episode_steps must be >= 1"),
+        (["device=cuda"] if not torch.cuda.is_available() else ["device=tpu"], "device"),
         (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
     ],
 )
@@ -191,3 +192,14 @@ def test_resume_with_other_network_sizes_fails_cleanly(tmp_path: Path) -> None:
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "cannot resume from" in error_lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_training_run(tmp_path: Path) -> None:
+    """The CUDA path: device=auto picks the GPU; buffer and networks live there."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "device=auto")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["total_steps"] == 300
+    state = load_checkpoint(run_dir, map_location="cpu")
+    assert state["rng"]["cuda"] is not None
