@@ -361,13 +361,14 @@ def log_to_wandb(cfg: EvaluateConfig, report: dict[str, Any], out: Path) -> None
         for video in report.get("videos", []):
             run.log({"eval/video": wandb.Video(video, format="mp4")})
         run.summary.update({f"eval/{k}": v for k, v in scalars.items() if isinstance(v, float)})
+        sync_dir = Path(run.dir).parent  # wandb/offline-run-<time>-<id>: what `wandb sync` takes
         run.finish()
     except Exception as error:  # noqa: BLE001 - tracking must not fail a finished evaluation
         warnings.warn(f"wandb logging failed: {error}", stacklevel=2)
         return
     if mode == "offline":
         print(
-            f"wandb: logged offline; upload with `wandb sync {out.parent / 'wandb'}`",
+            f"wandb: logged offline; upload with `wandb sync {sync_dir}`",
             file=sys.stderr,
         )
 

@@ -120,13 +120,13 @@ class RunLogger:
         if mode == "auto":
             mode = "online" if has_wandb_credentials() else "offline"
             if mode == "offline":
-                print(
-                    f"wandb: no API key found, logging offline; upload later with "
-                    f"`wandb sync {run_dir / 'wandb'}`",
-                    file=sys.stderr,
-                )
+                print("wandb: no API key found, logging offline", file=sys.stderr)
         if mode != "disabled":
             self.wandb_run = self._init_wandb(run_dir, cfg, config_dict, mode)
+        if self.wandb_run is not None and self.wandb_run.offline:
+            # The run's own folder (wandb/offline-run-<time>-<id>) is what `wandb sync` takes.
+            sync_dir = Path(self.wandb_run.dir).parent
+            print(f"wandb: upload this run later with `wandb sync {sync_dir}`", file=sys.stderr)
         self.seconds = time.perf_counter() - start  # time spent tracking, reported in the summary
 
     @staticmethod
