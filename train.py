@@ -29,6 +29,7 @@ import torch  # noqa: E402
 from hydra.core.config_store import ConfigStore  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf.errors import MissingMandatoryValue  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from agents import SACAgent  # noqa: E402
@@ -533,8 +534,14 @@ def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[st
 @hydra.main(version_base=None, config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
+    except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...
+        print(
+            f"error: {error.full_key} must be set, e.g. {error.full_key}=<value>", file=sys.stderr
+        )
+        sys.exit(2)
     config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
-    cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
     try:
         summary = run(cfg, config_dict, run_dir)
     except (ConfigError, EnvError, CheckpointError) as error:

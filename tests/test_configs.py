@@ -18,7 +18,7 @@ from configs.schema import TrainConfig
 from envs import make_env
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-ENV_FILES = sorted(p.stem for p in (CONFIG_DIR / "env").glob("*.yaml"))
+ENV_FILES = sorted(p.stem for p in (CONFIG_DIR / "env").glob("*.yaml") if p.stem != "custom")
 
 
 def compose_config(*overrides: str) -> TrainConfig:
@@ -81,3 +81,10 @@ def test_misspelled_key_fails(override: str) -> None:
 def test_wrongly_typed_value_fails() -> None:
     with pytest.raises((ConfigCompositionException, ValidationError)):
         compose_config("agent.batch_size=lots")
+
+
+def test_custom_env_file_takes_any_id() -> None:
+    cfg = compose_config("env=custom", "env.id=MountainCarContinuous-v0")
+    assert cfg.env.id == "MountainCarContinuous-v0"
+    assert cfg.agent.actor_lr == pytest.approx(SACConfig().actor_lr)
+    assert cfg.total_steps == TrainConfig().total_steps

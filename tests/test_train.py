@@ -123,6 +123,7 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["agent.hidden_sizes=[]"], "agent.hidden_sizes"),
         (["resume=/nonexistent/run"], "no checkpoint at /nonexistent/run"),
         (["env.max_episode_steps=0"], "max_episode_steps must be >= 1"),
+        (["env=custom"], "env.id must be set"),
         (["device=cuda"] if not torch.cuda.is_available() else ["device=tpu"], "device"),
         (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
     ],
@@ -203,3 +204,13 @@ def test_cuda_training_run(tmp_path: Path) -> None:
     assert summary["total_steps"] == 300
     state = load_checkpoint(run_dir, map_location="cpu")
     assert state["rng"]["cuda"] is not None
+
+
+def test_custom_env_needs_no_file(tmp_path: Path) -> None:
+    """env=custom takes any registered Box-action env with the generic defaults."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "env=custom", "env.id=MountainCarContinuous-v0")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_id"] == "MountainCarContinuous-v0"
+    config = load_checkpoint(run_dir)["config"]
+    assert config["agent"]["actor_lr"] == pytest.approx(3e-4)  # no Pendulum overrides leak in
