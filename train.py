@@ -349,6 +349,7 @@ class Trainer:
         # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
         # apart from the original run's first reset.
         obs, _ = self.envs.reset(seed=cfg.seed + self.step)
+        self.agent.observe(obs)
         start_step, start_time = self.step, time.perf_counter()
         self._interval = (self.step, start_time)
         metrics: dict[str, torch.Tensor] = {}
@@ -363,6 +364,7 @@ class Trainer:
             while self.step < cfg.total_steps:
                 action = self._act(obs)
                 next_obs, reward, terminated, truncated, info = self.envs.step(action)
+                self.agent.observe(next_obs)  # observation statistics learn from training data only
                 self.buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
                 obs = next_obs
                 previous, self.step = self.step, self.step + cfg.num_envs

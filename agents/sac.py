@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from agents.networks import Actor, Critic
+from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
 
 Metrics = dict[str, torch.Tensor]
@@ -41,6 +42,7 @@ class SACConfig:
     target_entropy: Optional[float] = None  # None: -|A| (the paper's heuristic)
     log_std_min: float = -5.0
     log_std_max: float = 2.0
+    normalize_obs: bool = False  # running mean/std of observations, from training data only
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
@@ -153,6 +155,7 @@ class SACAgent:
         self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr)
         self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr)
         self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr)
+        self.obs_norm = RunningObsNorm(obs_dim, self.device) if config.normalize_obs else None
         self.num_updates = 0
         low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
         high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
@@ -171,9 +174,22 @@ class SACAgent:
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.detach().exp()
 
+    def observe(self, obs: np.ndarray | torch.Tensor) -> None:
+        """Update the observation statistics with collected training observations (N, obs_dim)."""
+        if self.obs_norm is not None:
+            self.obs_norm.update(torch.as_tensor(obs))
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        """Observations as the networks see them (identity unless normalize_obs)."""
+        return obs if self.obs_norm is None else self.obs_norm(obs)
+
     def update(self, batch: Batch) -> Metrics:
         """One SAC gradient step in the paper's order: critic, actor, alpha, target critics."""
         cfg = self.config
+        if self.obs_norm is not None:  # the buffer keeps raw observations; today's statistics apply
+            batch = batch._replace(
+                obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
+            )
         alpha = self.alpha
         loss, metrics = critic_loss(
             self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma
@@ -206,7 +222,7 @@ class SACAgent:
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Batched actions in [-1, 1] for observations of shape (N, obs_dim)."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        dist = self.actor(obs_t)
+        dist = self.actor(self.normalize(obs_t))
         action = dist.mode if deterministic else dist.rsample()[0]
         return action.cpu().numpy()
 
@@ -241,6 +257,7 @@ class SACAgent:
             "critic_optimizer": self.critic_optimizer.state_dict(),
             "alpha_optimizer": self.alpha_optimizer.state_dict(),
             "num_updates": self.num_updates,
+            "obs_norm": None if self.obs_norm is None else self.obs_norm.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -267,3 +284,8 @@ class SACAgent:
         self.critic_optimizer.load_state_dict(copy.deepcopy(state["critic_optimizer"]))
         self.alpha_optimizer.load_state_dict(copy.deepcopy(state["alpha_optimizer"]))
         self.num_updates = int(state["num_updates"])
+        saved_norm = state.get("obs_norm")
+        if (saved_norm is None) != (self.obs_norm is None):
+            raise ValueError("checkpoint and config disagree on agent.normalize_obs")
+        if self.obs_norm is not None:
+            self.obs_norm.load_state_dict(saved_norm)
