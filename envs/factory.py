@@ -60,6 +60,15 @@ def _check_spaces(env_id: str, env: gym.Env) -> None:
         )
 
 
+def _extra_hint(env_id: str) -> str:
+    """Name this project's optional extra that installs the env family's simulator."""
+    entry_point = str(gym.spec(env_id).entry_point)
+    for family in ("box2d", "mujoco"):
+        if f"envs.{family}" in entry_point:
+            return f' (for this project: pip install -e ".[{family}]")'
+    return ""
+
+
 def make_env(
     env_id: str,
     render_mode: str | None = None,
@@ -75,7 +84,7 @@ def make_env(
     try:
         env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
-        raise EnvError(f"{env_id}: {str(error).splitlines()[0]}") from error
+        raise EnvError(f"{env_id}: {str(error).splitlines()[0]}{_extra_hint(env_id)}") from error
     except TypeError as error:  # an env kwarg its constructor does not take
         raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {error}") from error
     try:

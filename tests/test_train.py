@@ -214,3 +214,17 @@ def test_custom_env_needs_no_file(tmp_path: Path) -> None:
     assert summary["env_id"] == "MountainCarContinuous-v0"
     config = load_checkpoint(run_dir)["config"]
     assert config["agent"]["actor_lr"] == pytest.approx(3e-4)  # no Pendulum overrides leak in
+
+
+@pytest.mark.parametrize(
+    ("env_name", "module"), [("LunarLanderContinuous-v3", "Box2D"), ("HalfCheetah-v5", "mujoco")]
+)
+def test_smoke_run_per_env_family(tmp_path: Path, env_name: str, module: str) -> None:
+    """Box2D and MuJoCo train from their config files (classic control: the tests above)."""
+    pytest.importorskip(module)
+    run_dir = tmp_path / "run"
+    tiny = [o for o in TINY if not o.startswith("env=")]
+    run_train(run_dir, *tiny, f"env={env_name}", "eval.episodes=1", "env.max_episode_steps=200")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["env_id"] == env_name and summary["total_steps"] == 300
+    assert load_checkpoint(run_dir)["config"]["learning_starts"] == 100  # CLI beat the env file
