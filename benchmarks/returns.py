@@ -39,7 +39,8 @@ def iqm(values: np.ndarray) -> float:
 def train(env: str, seed: int, steps: int | None, out: Path) -> dict:
     run_dir = out / env.replace("/", "-") / f"seed{seed}"
     overrides = [f"env={env}", f"seed={seed}", "wandb.mode=disabled", "progress=false",
-                 f"hydra.run.dir={run_dir}"] + ([f"total_steps={steps}"] if steps else [])  # fmt: skip
+                 f"hydra.run.dir={run_dir}"]  # fmt: skip
+    overrides += [f"total_steps={steps}"] if steps else []
     subprocess.run([sys.executable, "train.py", *overrides], cwd=REPO, check=True,
                    capture_output=True)  # fmt: skip
     return json.loads((run_dir / "summary.json").read_text())
