@@ -39,6 +39,7 @@ from agents.checkpoint import (  # noqa: E402
     load_checkpoint,
     save_checkpoint,
 )
+from agents.noise import ColoredNoise  # noqa: E402
 from agents.replay_buffer import ReplayBuffer  # noqa: E402
 from configs.schema import TrainConfig  # noqa: E402
 from envs import (  # noqa: E402
@@ -65,6 +66,7 @@ def validate(cfg: TrainConfig) -> None:
         ("learning_starts", cfg.learning_starts),
         ("eval.every", cfg.eval.every),
         ("checkpoint.every", cfg.checkpoint.every),
+        ("exploration.noise_beta", cfg.exploration.noise_beta),
     ):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
@@ -256,6 +258,17 @@ class Trainer:
         )
         if cfg.compile:
             self.agent.compile()
+        self.noise = (
+            ColoredNoise(
+                cfg.exploration.noise_beta,
+                cfg.num_envs,
+                self.spaces.action_dim,
+                self.spaces.max_episode_steps or 1000,  # one sequence spans an episode
+                seed=cfg.seed,
+            )
+            if cfg.exploration.noise_beta > 0
+            else None
+        )
         self.buffer = ReplayBuffer(
             cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
         )
@@ -366,6 +379,8 @@ class Trainer:
                 next_obs, reward, terminated, truncated, info = self.envs.step(action)
                 self.agent.observe(next_obs)  # observation statistics learn from training data only
                 self.buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
+                if self.noise is not None:
+                    self.noise.reset(terminated | truncated)  # a fresh sequence per episode
                 obs = next_obs
                 previous, self.step = self.step, self.step + cfg.num_envs
                 bar.update(cfg.num_envs)
@@ -412,10 +427,10 @@ class Trainer:
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """Uniform random actions before learning_starts (exploration), then the policy."""
-        if self.step < self.cfg.learning_starts:
+        if self.step < self.cfg.learning_starts and self.cfg.exploration.uniform_warmup:
             shape = (self.cfg.num_envs, self.spaces.action_dim)
             return self.np_rng.uniform(-1.0, 1.0, shape).astype(np.float32)
-        return self.agent.act(obs)
+        return self.agent.act(obs, eps=self.noise() if self.noise is not None else None)
 
     def _update(self) -> dict[str, torch.Tensor] | None:
         """Run the gradient updates owed: utd per env step, over all envs (carried fractions)."""

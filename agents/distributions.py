@@ -43,6 +43,10 @@ class TanhNormal:
         log_prob = (gaussian_log_prob - tanh_log_abs_det_jacobian(pre_tanh)).sum(-1)
         return torch.tanh(pre_tanh), log_prob
 
+    def squash(self, eps: torch.Tensor) -> torch.Tensor:
+        """The action tanh(mean + std * eps) for a given eps, e.g. temporally correlated noise."""
+        return torch.tanh(self.mean + self.log_std.exp() * eps)
+
     def log_prob_pre_tanh(self, pre_tanh: torch.Tensor) -> torch.Tensor:
         """Log-density of tanh(pre_tanh); taking u rather than a avoids atanh(±1) = inf."""
         z = (pre_tanh - self.mean) * torch.exp(-self.log_std)

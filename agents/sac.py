@@ -219,11 +219,21 @@ class SACAgent:
         return metrics
 
     @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Batched actions in [-1, 1] for observations of shape (N, obs_dim)."""
+    def act(
+        self, obs: np.ndarray, deterministic: bool = False, eps: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Batched actions in [-1, 1] for observations of shape (N, obs_dim).
+
+        `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
+        """
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         dist = self.actor(self.normalize(obs_t))
-        action = dist.mode if deterministic else dist.rsample()[0]
+        if deterministic:
+            action = dist.mode
+        elif eps is not None:
+            action = dist.squash(torch.as_tensor(eps, dtype=torch.float32, device=self.device))
+        else:
+            action = dist.rsample()[0]
         return action.cpu().numpy()
 
     def predict(

@@ -29,6 +29,16 @@ class EvalConfig:
 
 
 @dataclass
+class ExplorationConfig:
+    # Spectrum exponent of the eps that acting uses: 0 = white (i.i.d. N(0, 1), SAC's default),
+    # 1 = pink, 2 = red (Brownian-like). Temporally correlated eps helps sparse-reward tasks.
+    noise_beta: float = 0.0
+    # Uniform random actions before learning_starts; false: the (untrained) policy with the
+    # noise above, whose correlated eps explores further than per-step uniform actions.
+    uniform_warmup: bool = True
+
+
+@dataclass
 class CheckpointConfig:
     every: int = 0  # env steps between checkpoints; 0 = only at the end
     save_buffer: bool = True  # include the replay buffer, needed for an exact resume
@@ -49,12 +59,13 @@ class TrainConfig:
     env: EnvConfig = field(default_factory=EnvConfig)
     agent: SACConfig = field(default_factory=SACConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    exploration: ExplorationConfig = field(default_factory=ExplorationConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 0
     total_steps: int = 100_000  # env steps over all parallel envs
     num_envs: int = 1
-    learning_starts: int = 5000  # uniform random actions, and no updates, before this step
+    learning_starts: int = 5000  # no updates (and uniform random actions) before this step
     device: str = "auto"  # auto | cpu | cuda
     log_every: int = 1000  # env steps between scalar logs (each log is one host sync)
     resume: Optional[str] = None  # run dir or checkpoint file to continue from

@@ -25,6 +25,7 @@ class EnvSpaces:
     action_dim: int
     action_low: np.ndarray
     action_high: np.ndarray
+    max_episode_steps: int | None = None  # the time limit, None when the env has none
 
 
 def _check_registered(env_id: str) -> None:
@@ -113,6 +114,7 @@ def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
             action_dim=int(env.action_space.shape[0]),
             action_low=np.asarray(raw_space.low, dtype=np.float64),
             action_high=np.asarray(raw_space.high, dtype=np.float64),
+            max_episode_steps=env.spec.max_episode_steps if env.spec else None,
         )
     finally:
         env.close()

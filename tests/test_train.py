@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -126,6 +127,7 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["env=custom"], "env.id must be set"),
         (["device=cuda"] if not torch.cuda.is_available() else ["device=tpu"], "device"),
         (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
+        (["exploration.noise_beta=-1"], "exploration.noise_beta must be >= 0"),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -228,3 +230,19 @@ def test_smoke_run_per_env_family(tmp_path: Path, env_name: str, module: str) ->
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["env_id"] == env_name and summary["total_steps"] == 300
     assert load_checkpoint(run_dir)["config"]["learning_starts"] == 100  # CLI beat the env file
+
+
+def stored_action_lag1(run_dir: Path) -> float:
+    buffer = load_checkpoint(run_dir / "checkpoint.pt")["buffer"]
+    actions = buffer["storage"]["action"][:, 0].numpy()
+    return float(np.corrcoef(actions[:-1], actions[1:])[0, 1])
+
+
+def test_pink_exploration_noise_correlates_the_actions_taken(tmp_path: Path) -> None:
+    """Acting with pink eps from step 0 (no uniform warm-up) stores correlated actions."""
+    policy_from_start = ["exploration.uniform_warmup=false", "learning_starts=300"]
+    run_train(tmp_path / "white", *TINY, *policy_from_start)
+    run_train(tmp_path / "pink", *TINY, *policy_from_start, "exploration.noise_beta=1.0")
+    white, pink = stored_action_lag1(tmp_path / "white"), stored_action_lag1(tmp_path / "pink")
+    assert pink > 0.5
+    assert pink > white + 0.3

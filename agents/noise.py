@@ -1,0 +1,68 @@
+"""Temporally correlated exploration noise for the policy's eps (Eberhard et al., "Pink Noise Is
+All You Need: Colored Noise Exploration in Deep Reinforcement Learning", ICLR 2023).
+
+SAC samples a = tanh(mu + sigma * eps) with eps i.i.d. N(0, 1) per step (white noise, beta 0).
+Sparse-reward tasks such as MountainCarContinuous need actions that persist for many steps;
+replacing eps by a unit-variance sequence with power spectrum ~ 1/f^beta (beta 1: pink) keeps
+the per-step marginal N(0, 1) but correlates it in time. Only acting uses it: the update's
+log-probabilities still use i.i.d. eps, as in the paper.
+
+Hand-written (Timmer & Koenig 1995 spectral method, as in the `colorednoise` package) because
+it is 20 lines of numpy and not worth a dependency outside the chosen set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def powerlaw_noise(
+    beta: float, shape: tuple[int, ...], length: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Unit-variance Gaussian sequences of `length` steps along the last axis, PSD ~ 1/f^beta."""
+    freqs = np.fft.rfftfreq(length)
+    freqs[0] = 1.0 / length  # the lowest resolvable frequency stands in for f = 0
+    scale = freqs ** (-beta / 2.0)
+    # Expected std of the sequence before normalization (from the amplitudes of f > 0).
+    weights = scale[1:].copy()
+    weights[-1] *= (1 + (length % 2)) / 2.0
+    sigma = 2.0 * np.sqrt(np.sum(weights**2)) / length
+    real = rng.standard_normal((*shape, len(freqs))) * scale
+    imag = rng.standard_normal((*shape, len(freqs))) * scale
+    if length % 2 == 0:  # the Nyquist coefficient of a real signal is real
+        imag[..., -1] = 0.0
+        real[..., -1] *= np.sqrt(2.0)
+    imag[..., 0] = 0.0  # so is the f = 0 coefficient
+    real[..., 0] *= np.sqrt(2.0)
+    return np.fft.irfft(real + 1j * imag, n=length, axis=-1) / sigma
+
+
+class ColoredNoise:
+    """eps for `num_envs` envs x `action_dim` dims, one fresh sequence per env and episode."""
+
+    def __init__(
+        self, beta: float, num_envs: int, action_dim: int, length: int, seed: int | None = None
+    ) -> None:
+        if length < 2:
+            raise ValueError(f"colored noise needs a sequence length >= 2, got {length}")
+        self.beta, self.length = beta, length
+        self.rng = np.random.default_rng(seed)
+        self.buffer = np.empty((num_envs, action_dim, length))
+        self.position = np.zeros(num_envs, dtype=np.int64)
+        self.reset(np.ones(num_envs, dtype=bool))
+
+    def reset(self, envs: np.ndarray) -> None:
+        """Start new sequences for the envs where `envs` (bool mask) is set (episode starts)."""
+        count = int(np.count_nonzero(envs))
+        if count:
+            shape = (count, self.buffer.shape[1])
+            self.buffer[envs] = powerlaw_noise(self.beta, shape, self.length, self.rng)
+            self.position[envs] = 0
+
+    def __call__(self) -> np.ndarray:
+        """The next eps, shape (num_envs, action_dim); a sequence that runs out starts anew."""
+        self.reset(self.position >= self.length)
+        rows = np.arange(len(self.position))
+        eps = self.buffer[rows, :, self.position].astype(np.float32)
+        self.position += 1
+        return eps
