@@ -52,6 +52,8 @@ from envs import (  # noqa: E402
 from evaluate import evaluate  # noqa: E402
 
 ConfigStore.instance().store(name="base_config", node=TrainConfig)
+# Run dirs are named after the env id; ids like dm_control/cheetah-run-v0 hold a slash.
+OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
 
 
 class ConfigError(ValueError):

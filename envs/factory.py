@@ -4,6 +4,8 @@ float32 flat observations, episode statistics, and one clear error for anything 
 from __future__ import annotations
 
 import difflib
+import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +30,33 @@ class EnvSpaces:
     max_episode_steps: int | None = None  # the time limit, None when the env has none
 
 
+DMC_PREFIX = "dm_control/"
+DMC_HINT = 'DeepMind Control envs need shimmy and dm-control (for this project: pip install -e ".[dmc]")'
+
+
+def _register_dm_control() -> None:
+    """`import shimmy` registers the dm_control/<domain>-<task>-v0 ids (only on demand: slow)."""
+    # dm_control logs through absl at INFO (GL backend) and warns on every env build about a
+    # deprecated MJCF attribute in its own models; neither is actionable for a user.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
+    if "DISPLAY" not in os.environ:  # headless: dm_control would try GLFW, warn and not render
+        os.environ.setdefault("MUJOCO_GL", "egl")
+    try:
+        import shimmy  # noqa: F401
+    except Exception as error:  # ImportError, or a dm-control broken by an unsupported mujoco
+        raise EnvError(f"{DMC_HINT}: {str(error).splitlines()[0]}") from error
+
+
 def _check_registered(env_id: str) -> None:
+    if env_id.startswith(DMC_PREFIX) and env_id not in gym.registry:
+        _register_dm_control()
     if env_id in gym.registry:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
+    if env_id.startswith(DMC_PREFIX) and not close:
+        hint = f"; {DMC_HINT}, ids are dm_control/<domain>-<task>-v0, e.g. dm_control/cheetah-run-v0"
     raise EnvError(f"unknown Gymnasium env id {env_id!r}{hint}")
 
 
@@ -61,8 +85,31 @@ def _check_spaces(env_id: str, env: gym.Env) -> None:
         )
 
 
+def _box_leaves(space: gym.Space) -> list[gym.Space]:
+    if isinstance(space, gym.spaces.Dict):
+        return [leaf for sub in space.spaces.values() for leaf in _box_leaves(sub)]
+    if isinstance(space, gym.spaces.Tuple):
+        return [leaf for sub in space.spaces for leaf in _box_leaves(sub)]
+    return [space]
+
+
+def _flatten_state_dict(env: gym.Env) -> gym.Env:
+    """Concatenate dict/tuple observations of state vectors (DeepMind Control's position,
+    velocity, ...) into one flat Box with gymnasium's FlattenObservation (fixed key order).
+    Dicts holding images or other non-vector parts are left as they are, and refused later."""
+    space = env.observation_space
+    if not isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        return env
+    leaves = _box_leaves(space)
+    if leaves and all(isinstance(s, gym.spaces.Box) and len(s.shape) <= 1 for s in leaves):
+        return gym.wrappers.FlattenObservation(env)
+    return env
+
+
 def _extra_hint(env_id: str) -> str:
     """Name this project's optional extra that installs the env family's simulator."""
+    if env_id.startswith(DMC_PREFIX):
+        return ' (for this project: pip install -e ".[dmc]")'
     entry_point = str(gym.spec(env_id).entry_point)
     for family in ("box2d", "mujoco"):
         if f"envs.{family}" in entry_point:
@@ -88,6 +135,7 @@ def make_env(
         raise EnvError(f"{env_id}: {str(error).splitlines()[0]}{_extra_hint(env_id)}") from error
     except TypeError as error:  # an env kwarg its constructor does not take
         raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {error}") from error
+    env = _flatten_state_dict(env)
     try:
         _check_spaces(env_id, env)
     except EnvError:
@@ -95,10 +143,11 @@ def make_env(
         raise
     # Rescaling here means the agent's tanh output always spans the env's full action range.
     ones = np.ones(env.action_space.shape, dtype=np.float32)  # float32 bounds: no cast warning
-    env = gym.wrappers.RescaleAction(env, min_action=-ones, max_action=ones)
-    if env.observation_space.dtype != np.float32:
-        with warnings.catch_warnings():  # the float32 cast of float64 bounds is intended
-            warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
+    with warnings.catch_warnings():  # float64 spaces (e.g. DeepMind Control) cast to float32
+        warnings.filterwarnings("ignore", message=".*precision lowered by casting.*")
+        warnings.filterwarnings("ignore", message="overflow encountered in cast")  # ±inf bounds
+        env = gym.wrappers.RescaleAction(env, min_action=-ones, max_action=ones)
+        if env.observation_space.dtype != np.float32:
             env = gym.wrappers.DtypeObservation(env, np.float32)
     return env
 

@@ -18,7 +18,12 @@ from configs.schema import TrainConfig
 from envs import make_env
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-ENV_FILES = sorted(p.stem for p in (CONFIG_DIR / "env").glob("*.yaml") if p.stem != "custom")
+# Names as Hydra takes them: env=Pendulum-v1, env=dm_control/cheetah-run-v0 (a subfolder).
+ENV_FILES = sorted(
+    p.relative_to(CONFIG_DIR / "env").with_suffix("").as_posix()
+    for p in (CONFIG_DIR / "env").rglob("*.yaml")
+    if p.stem != "custom"
+)
 
 
 def compose_config(*overrides: str) -> TrainConfig:
@@ -27,7 +32,38 @@ def compose_config(*overrides: str) -> TrainConfig:
 
 
 def test_env_files_exist() -> None:
-    assert "Pendulum-v1" in ENV_FILES
+    issue_list = [
+        "Pendulum-v1",
+        "MountainCarContinuous-v0",
+        "LunarLanderContinuous-v3",
+        "BipedalWalker-v3",
+        "InvertedPendulum-v5",
+        "InvertedDoublePendulum-v5",
+        "Reacher-v5",
+        "HalfCheetah-v5",
+        "Hopper-v5",
+        "Walker2d-v5",
+        "Ant-v5",
+        "Humanoid-v5",
+        "dm_control/cheetah-run-v0",
+        "dm_control/walker-walk-v0",
+        "dm_control/quadruped-run-v0",
+        "dm_control/humanoid-walk-v0",
+    ]
+    assert sorted(issue_list) == ENV_FILES
+
+
+def test_default_run_dir_has_no_slash_from_the_env_id() -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        cfg = compose(
+            config_name="config",
+            overrides=["env=dm_control/walker-walk-v0", "seed=3"],
+            return_hydra_config=True,
+        )
+        run_dir = str(cfg.hydra.run.dir)
+    assert run_dir.startswith("runs/")
+    assert run_dir.endswith("_dm_control-walker-walk-v0_seed3")
+    assert run_dir.count("/") == 2  # runs/<date>/<time>_<env>_seed<seed>
 
 
 @pytest.mark.parametrize("env_name", ENV_FILES)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from typing import Any
 
 import gymnasium as gym
@@ -99,11 +101,21 @@ WIDE_INF_ACTION_ID = _register(
     action_space=gym.spaces.Box(-np.inf, np.inf, (30,), np.float32),
     observation_space=_FLAT_OBS,
 )
-DICT_OBS_ID = _register(
+DICT_OBS_ID = _register(  # state vectors in a dict, like DeepMind Control's: flattened
     "DictObs",
     _SpacesEnv,
     action_space=_UNIT_ACTION,
-    observation_space=gym.spaces.Dict({"a": _FLAT_OBS, "b": _FLAT_OBS}),
+    observation_space=gym.spaces.Dict(
+        {"b": _FLAT_OBS, "a": gym.spaces.Box(-1.0, 1.0, (), np.float64)}
+    ),
+)
+DICT_IMAGE_OBS_ID = _register(  # a dict with an image in it: refused, not flattened
+    "DictImageObs",
+    _SpacesEnv,
+    action_space=_UNIT_ACTION,
+    observation_space=gym.spaces.Dict(
+        {"state": _FLAT_OBS, "pixels": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)}
+    ),
 )
 IMAGE_OBS_ID = _register(
     "ImageObs",
@@ -292,7 +304,7 @@ def test_infinite_action_bounds_message_one_line_for_wide_action() -> None:
     assert "finite action bounds" in message
 
 
-@pytest.mark.parametrize("env_id", [DICT_OBS_ID, IMAGE_OBS_ID, MATRIX_OBS_ID])
+@pytest.mark.parametrize("env_id", [DICT_IMAGE_OBS_ID, IMAGE_OBS_ID, MATRIX_OBS_ID])
 def test_non_flat_observation_rejected(env_id: str) -> None:
     message = _env_error(make_env, env_id)
     assert "flat Box observation" in message
@@ -564,3 +576,48 @@ def test_make_vector_env_with_tracker_stores_truncated_final_obs() -> None:
     assert np.sum(next_t == 4) == 4  # two final observations per sub-env, none lost
     np.testing.assert_array_equal(np.concatenate(stored_terminated), 0.0)
     assert episode_lengths == [4, 4, 4, 4]
+
+
+def test_dict_of_state_vectors_is_flattened_in_key_order() -> None:
+    env = make_env(DICT_OBS_ID)
+    assert env.observation_space.shape == (3,)  # "a" (a scalar) then "b" (2 values)
+    assert env_spaces(DICT_OBS_ID).obs_dim == 3
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (3,) and obs.dtype == np.float32
+    original = env.unwrapped.observation_space.sample()
+    flat = gym.spaces.flatten(env.unwrapped.observation_space, original)
+    np.testing.assert_array_equal(flat, np.concatenate([[original["a"]], original["b"]]))
+    env.close()
+
+
+def test_dm_control_env_is_flat_float32_and_ends_by_truncation() -> None:
+    pytest.importorskip("dm_control")
+    env = make_env("dm_control/walker-walk-v0")
+    assert env.observation_space.shape == (24,)  # orientations 14, height 1, velocity 9
+    assert env.action_space.shape == (6,)
+    assert np.all(env.action_space.low == -1.0) and np.all(env.action_space.high == 1.0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (24,) and obs.dtype == np.float32
+    for step in range(1, 1001):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert not terminated  # no terminal states: SAC must bootstrap at the time limit
+        if truncated:
+            break
+    assert step == 1000 and truncated
+    assert env_spaces("dm_control/walker-walk-v0").max_episode_steps is None  # dm_control's own limit
+    env.close()
+
+
+def test_unknown_dm_control_task_names_the_id_form() -> None:
+    pytest.importorskip("dm_control")
+    message = _env_error(make_env, "dm_control/cheetah-fly-v0")
+    assert "unknown Gymnasium env id 'dm_control/cheetah-fly-v0'" in message
+
+
+def test_missing_shimmy_names_the_dmc_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without shimmy the dm_control/ ids are not registered; the error says what to install."""
+    for env_id in [e for e in gym.registry if e.startswith("dm_control/")]:
+        monkeypatch.delitem(gym.registry, env_id)
+    monkeypatch.setitem(sys.modules, "shimmy", None)  # import shimmy now raises ImportError
+    message = _env_error(make_env, "dm_control/cheetah-run-v0")
+    assert 'pip install -e ".[dmc]"' in message

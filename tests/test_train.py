@@ -219,10 +219,16 @@ def test_custom_env_needs_no_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("env_name", "module"), [("LunarLanderContinuous-v3", "Box2D"), ("HalfCheetah-v5", "mujoco")]
+    ("env_name", "module"),
+    [
+        ("LunarLanderContinuous-v3", "Box2D"),
+        ("HalfCheetah-v5", "mujoco"),
+        ("dm_control/cheetah-run-v0", "dm_control"),
+    ],
 )
 def test_smoke_run_per_env_family(tmp_path: Path, env_name: str, module: str) -> None:
-    """Box2D and MuJoCo train from their config files (classic control: the tests above)."""
+    """Box2D, MuJoCo and DeepMind Control train from their config files (classic control: the
+    tests above)."""
     pytest.importorskip(module)
     run_dir = tmp_path / "run"
     tiny = [o for o in TINY if not o.startswith("env=")]
