@@ -31,7 +31,9 @@ class EnvSpaces:
 
 
 DMC_PREFIX = "dm_control/"
-DMC_HINT = 'DeepMind Control envs need shimmy and dm-control (for this project: pip install -e ".[dmc]")'
+DMC_HINT = (
+    'DeepMind Control envs need shimmy and dm-control (for this project: pip install -e ".[dmc]")'
+)
 
 
 def _register_dm_control() -> None:
@@ -56,7 +58,7 @@ def _check_registered(env_id: str) -> None:
     close = difflib.get_close_matches(env_id, list(gym.registry), n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     if env_id.startswith(DMC_PREFIX) and not close:
-        hint = f"; {DMC_HINT}, ids are dm_control/<domain>-<task>-v0, e.g. dm_control/cheetah-run-v0"
+        hint = f"; {DMC_HINT}; ids look like dm_control/cheetah-run-v0"
     raise EnvError(f"unknown Gymnasium env id {env_id!r}{hint}")
 
 
