@@ -1,12 +1,14 @@
-"""Final returns per env over seeds: trains `train.py` runs one at a time and writes a table.
+"""Final returns per env over seeds, beside published SAC figures: the results table.
 
-    python benchmarks/returns.py --envs Pendulum-v1 --seeds 0 1 2 3 4
-    python benchmarks/returns.py --envs InvertedPendulum-v5 --seeds 0 --steps 20000
+Runs train into runs/returns/<env>/steps<budget>/seed<seed> (one `train.py` run each, W&B off):
 
-Each run uses the env's config file (its budget unless --steps says otherwise) with W&B off,
-reads its summary.json (deterministic eval, 10 episodes), and the table gives mean, std and the
-interquartile mean (IQM) over seeds, the budget, and a reference figure where a documented one
-exists. Never run by CI: it trains for minutes to hours.
+    python benchmarks/returns.py --envs Pendulum-v1 --seeds 0 1 2 3 4      # serial, then table
+    nohup bash benchmarks/run_queue.sh benchmarks/queue.txt 2 &             # two at a time
+    python benchmarks/returns.py --collect                                  # table only
+
+The table (docs/results.md, between the markers below; the rest of the file is kept) gives per env
+and budget the final deterministic eval return (10 episodes) of each seed, then mean, std and the
+interquartile mean over seeds, with a reference figure from a published source. Never run by CI.
 """
 
 from __future__ import annotations
@@ -16,15 +18,44 @@ import datetime
 import json
 import subprocess
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-# What a good policy scores, with its source; no number here that was not documented elsewhere.
+RUNS = REPO / "runs" / "returns"
+BEGIN, END = "<!-- returns table: begin -->", "<!-- returns table: end -->"
+
+# Where the published figures come from (repository @ commit, file).
+SOURCES = {
+    "zoo": "rl-baselines3-zoo benchmark.md @0088472: one agent, deterministic eval",
+    "cleanrl": "CleanRL docs/rl-algorithms/sac.md @08d1c01: training return",
+    "tianshou-max": "Tianshou examples/mujoco/README.md @0c0424e: best within 1M, 10 seeds",
+    "tianshou-100k": "Tianshou examples/mujoco/benchmark/<env>-v3/sac/test_rew_10seeds.csv "
+    "@39acf20: 10 seeds",
+    "tdmpc2": "nicklashansen/tdmpc2 results/sac/<task>.csv @add30b5/@88095e7: SAC from "
+    "state, 3 seeds, mean ± std computed here",
+}
+# Published SAC figures: (figure with its budget and env version, source). Metrics differ between
+# sources (one agent vs seeds, final vs best) and env versions too: orientation, not a contest.
 REFERENCES = {
-    "Pendulum-v1": "≥ −200 is the usual 'solved' mark (this project's SAC-core issue)",
-    "InvertedPendulum-v5": "1000 = balanced for the whole 1000-step episode (the env's maximum)",
+    "Pendulum-v1": ("−157.0 ± 88.7 at 20k", "zoo"),
+    "MountainCarContinuous-v0": ("94.7 ± 1.1 at 50k, with gSDE", "zoo"),
+    "LunarLanderContinuous-v3": ("260.4 ± 65.5 at 500k, v2", "zoo"),
+    "BipedalWalker-v3": ("297.7 ± 33.1 at 500k", "zoo"),
+    "InvertedPendulum-v5": ("909.4 ± 55.7 at 1M, v4 (1000 is the maximum)", "cleanrl"),
+    "InvertedDoublePendulum-v5": ("9359.5 ± 0.4 within 1M, v2", "tianshou-max"),
+    "Reacher-v5": ("−2.6 ± 0.2 within 1M, v2", "tianshou-max"),
+    "HalfCheetah-v5": ("6514.6 ± 514.2 at 100k, v3 (zoo: 9535.5 at 1M)", "tianshou-100k"),
+    "Hopper-v5": ("2613.5 ± 990.8 at 100k, v3 (zoo: 2325.5 at 1M)", "tianshou-100k"),
+    "Walker2d-v5": ("1305.2 ± 795.1 at 100k, v3 (zoo: 3863.2 at 1M)", "tianshou-100k"),
+    "Ant-v5": ("1019.8 ± 449.9 at 100k, v3 (zoo: 4615.8 at 1M)", "tianshou-100k"),
+    "Humanoid-v5": ("6232.3 ± 279.9 at 2M, v3", "zoo"),
+    "dm_control/cheetah-run-v0": ("310.1 ± 53.3 at 100k", "tdmpc2"),
+    "dm_control/walker-walk-v0": ("708.2 ± 166.8 at 100k", "tdmpc2"),
+    "dm_control/quadruped-run-v0": ("50.5 ± 12.4 at 100k", "tdmpc2"),
+    "dm_control/humanoid-walk-v0": ("2.0 ± 0.4 at 1M", "tdmpc2"),
 }
 
 
@@ -36,53 +67,104 @@ def iqm(values: np.ndarray) -> float:
     return float(values[(values >= low) & (values <= high)].mean())
 
 
-def train(env: str, seed: int, steps: int | None, out: Path) -> dict:
-    run_dir = out / env.replace("/", "-") / f"seed{seed}"
-    overrides = [f"env={env}", f"seed={seed}", "wandb.mode=disabled", "progress=false",
-                 f"hydra.run.dir={run_dir}"]  # fmt: skip
-    overrides += [f"total_steps={steps}"] if steps else []
+def run_dir(env: str, steps: int, seed: int) -> Path:
+    return RUNS / env.replace("/", "-") / f"steps{steps}" / f"seed{seed}"
+
+
+def env_budget(env: str) -> int:
+    """The env file's total_steps, composed the way train.py composes it."""
+    from hydra import compose, initialize_config_dir
+
+    import train  # noqa: F401  registers the schema and the path_safe resolver
+
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
+        return int(compose(config_name="config", overrides=[f"env={env}"]).total_steps)
+
+
+def train(env: str, seed: int, steps: int) -> None:
+    """One run, skipped when its summary already exists (so an interrupted sweep continues)."""
+    directory = run_dir(env, steps, seed)
+    if (directory / "summary.json").exists():
+        return
+    overrides = [f"env={env}", f"seed={seed}", f"total_steps={steps}", "wandb.mode=disabled",
+                 "progress=false", f"hydra.run.dir={directory}"]  # fmt: skip
     subprocess.run([sys.executable, "train.py", *overrides], cwd=REPO, check=True,
                    capture_output=True)  # fmt: skip
-    return json.loads((run_dir / "summary.json").read_text())
+
+
+def collect(runs: Path = RUNS) -> dict[tuple[str, int], list[dict]]:
+    """Every finished run's summary, grouped by (env id, budget)."""
+    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for path in sorted(runs.glob("*/steps*/seed*/summary.json")):
+        summary = json.loads(path.read_text())
+        groups[(summary["env_id"], int(path.parent.parent.name.removeprefix("steps")))].append(
+            summary
+        )
+    return groups
+
+
+def render(groups: dict[tuple[str, int], list[dict]]) -> str:
+    order = {env: i for i, env in enumerate(REFERENCES)}
+    rows = []
+    for (env, steps), summaries in sorted(
+        groups.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0])
+    ):
+        summaries.sort(key=lambda s: s["seed"])
+        returns = np.array([s["eval_return_mean"] for s in summaries])
+        per_seed = ", ".join(f"{r:.1f}" for r in returns)
+        speed = np.median([s["steps_per_second"] for s in summaries])
+        figure, source = REFERENCES.get(env, ("—", None))
+        rows.append(
+            f"| {env} | {steps:,} | {len(returns)} | **{returns.mean():.1f}** | "
+            f"{returns.std():.1f} | {iqm(returns):.1f} | {per_seed} | {speed:.0f} | "
+            f"{figure}{f' [{source}]' if source else ''} |"
+        )
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    return "\n".join([
+        BEGIN,
+        f"Generated by `benchmarks/returns.py --collect` at commit {commit}, "
+        f"{datetime.date.today().isoformat()}. Final deterministic eval return (10 episodes) "
+        "per seed; mean, std and IQM over seeds; steps/s is the median whole-run rate (two "
+        "runs shared the 2 cores at `torch_threads=1`, so it is not a speed figure).",
+        "",
+        "| env | steps | seeds | mean | std | IQM | per seed | steps/s | published SAC reference |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---|",
+        *rows,
+        "",
+        *(f"[{key}] {text}" + "  " for key, text in SOURCES.items()),
+        END,
+    ])  # fmt: skip
+
+
+def write_table(table: str, output: Path) -> None:
+    """Replace the generated section of `output` (or append it), keeping everything else."""
+    text = output.read_text(encoding="utf-8") if output.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + table + rest.split(END, 1)[1]
+    else:
+        text = (text.rstrip() + "\n\n" if text else "") + table + "\n"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", required=True)
+    parser.add_argument("--envs", nargs="+", default=[])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, help="budget override (default: the env file's)")
-    parser.add_argument("--runs", type=Path, default=REPO / "runs" / "returns")
+    parser.add_argument("--collect", action="store_true", help="only write the table")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "results.md")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    rows = []
-    for env in args.envs:
-        summaries = []
-        for seed in args.seeds:
-            summary = train(env, seed, args.steps, args.runs)
-            summaries.append(summary)
-            print(f"{env} seed {seed}: {summary['eval_return_mean']:.1f} "
-                  f"({summary['total_steps']} steps, {summary['steps_per_second']:.0f} steps/s)",
-                  flush=True)  # fmt: skip
-        returns = np.array([s["eval_return_mean"] for s in summaries])
-        rows.append(
-            f"| {env} | {summaries[0]['total_steps']:,} | {len(returns)} | {returns.mean():.1f} | "
-            f"{returns.std():.1f} | {iqm(returns):.1f} | "
-            f"{', '.join(f'{r:.1f}' for r in returns)} | {REFERENCES.get(env, '—')} |"
-        )
-    date = datetime.date.today().isoformat()
-    table = "\n".join([
-        f"Results of `benchmarks/returns.py` at commit {commit}, {date}: final deterministic "
-        "eval return (10 episodes) per seed, then mean, std and IQM over seeds.",
-        "",
-        "| env | steps | seeds | mean | std | IQM | per seed | reference |",
-        "|---|---:|---:|---:|---:|---:|---|---|",
-        *rows,
-    ])  # fmt: skip
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("a", encoding="utf-8") as file:
-        file.write(table + "\n\n")
+    if not args.collect:
+        for env in args.envs:
+            steps = args.steps or env_budget(env)
+            for seed in args.seeds:
+                train(env, seed, steps)
+                print(f"{env} seed {seed} ({steps} steps) done", flush=True)
+    table = render(collect())
+    write_table(table, args.output)
     print(table)
 
 
