@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import os
 
-# Headless rendering defaults, set before gymnasium (pygame-ce, MuJoCo) is imported; a user's
-# own setting wins (as in train.py).
+# Headless rendering default for pygame-ce (as in train.py; MUJOCO_GL: envs/factory.py).
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")  # see train.py
 
 import json  # noqa: E402

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import os
 
-# Headless rendering defaults, set before gymnasium (pygame-ce, MuJoCo) is imported; a user's
-# own setting wins.
+# Headless rendering default for pygame-ce, set before gymnasium is imported; a user's own
+# setting wins. (MUJOCO_GL: envs/factory.py sets egl on display-less Linux.)
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-os.environ.setdefault("MUJOCO_GL", "egl")
 # wandb mistakes our `agents` package for the OpenAI Agents SDK and advertises Weave (LLM tracing).
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 
 import json  # noqa: E402
 import netrc  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -53,7 +53,9 @@ from evaluate import evaluate  # noqa: E402
 
 ConfigStore.instance().store(name="base_config", node=TrainConfig)
 # Run dirs are named after the env id; ids like dm_control/cheetah-run-v0 hold a slash.
-OmegaConf.register_new_resolver("path_safe", lambda text: str(text).replace("/", "-"), replace=True)
+OmegaConf.register_new_resolver(
+    "path_safe", lambda text: re.sub(r"[^\w.-]", "-", str(text)), replace=True
+)
 
 
 class ConfigError(ValueError):
@@ -260,17 +262,6 @@ class Trainer:
         )
         if cfg.compile:
             self.agent.compile()
-        self.noise = (
-            ColoredNoise(
-                cfg.exploration.noise_beta,
-                cfg.num_envs,
-                self.spaces.action_dim,
-                self.spaces.max_episode_steps or 1000,  # one sequence spans an episode
-                seed=cfg.seed,
-            )
-            if cfg.exploration.noise_beta > 0
-            else None
-        )
         self.buffer = ReplayBuffer(
             cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
         )
@@ -282,6 +273,21 @@ class Trainer:
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         if resumed is not None:
             self._restore(resumed)
+        # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
+        # sequences rather than replaying the first ones.
+        self.noise = (
+            ColoredNoise(
+                cfg.exploration.noise_beta,
+                cfg.num_envs,
+                self.spaces.action_dim,
+                # One sequence spans an episode; envs without a gymnasium time limit (DeepMind
+                # Control ends its episodes itself, at 1,000 steps) get 1,000.
+                self.spaces.max_episode_steps or 1000,
+                seed=[cfg.seed, 1, self.step],
+            )
+            if cfg.exploration.noise_beta > 0
+            else None
+        )
         # Built last, so that a failure above leaves no env processes behind.
         self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
         try:
@@ -365,6 +371,7 @@ class Trainer:
         # apart from the original run's first reset.
         obs, _ = self.envs.reset(seed=cfg.seed + self.step)
         self.agent.observe(obs)
+        ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
         start_step, start_time = self.step, time.perf_counter()
         self._interval = (self.step, start_time)
         metrics: dict[str, torch.Tensor] = {}
@@ -382,7 +389,10 @@ class Trainer:
                 self.agent.observe(next_obs)  # observation statistics learn from training data only
                 self.buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
                 if self.noise is not None:
-                    self.noise.reset(terminated | truncated)  # a fresh sequence per episode
+                    # Next-step autoreset: the step after an episode's end only resets (its action
+                    # is ignored); the new episode's first action takes a new sequence's first eps.
+                    self.noise.reset(ended)
+                    ended = terminated | truncated
                 obs = next_obs
                 previous, self.step = self.step, self.step + cfg.num_envs
                 bar.update(cfg.num_envs)

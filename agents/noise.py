@@ -7,11 +7,14 @@ replacing eps by a unit-variance sequence with power spectrum ~ 1/f^beta (beta 1
 the per-step marginal N(0, 1) but correlates it in time. Only acting uses it: the update's
 log-probabilities still use i.i.d. eps, as in the paper.
 
-Hand-written (Timmer & Koenig 1995 spectral method, as in the `colorednoise` package) because
-it is 20 lines of numpy and not worth a dependency outside the chosen set.
+Hand-written (the Timmer & Koenig 1995 spectral method, as in the `colorednoise` package, but
+normalized to exactly unit variance including the f = 0 term) because it is 20 lines of numpy
+and not worth a dependency outside the chosen set.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,17 +26,19 @@ def powerlaw_noise(
     freqs = np.fft.rfftfreq(length)
     freqs[0] = 1.0 / length  # the lowest resolvable frequency stands in for f = 0
     scale = freqs ** (-beta / 2.0)
-    # Expected std of the sequence before normalization (from the amplitudes of f > 0).
-    weights = scale[1:].copy()
-    weights[-1] *= (1 + (length % 2)) / 2.0
-    sigma = 2.0 * np.sqrt(np.sum(weights**2)) / length
     real = rng.standard_normal((*shape, len(freqs))) * scale
     imag = rng.standard_normal((*shape, len(freqs))) * scale
+    # Variance of y_t = irfft(X)_t: 4 s_k^2 / n^2 per frequency 0 < k < n/2 (2 Re(X_k e^{i..}));
+    # the real f = 0 and Nyquist coefficients (scaled by sqrt 2 below) give 2 s_k^2 / n^2.
+    coefficient_var = 4.0 * scale**2
+    coefficient_var[0] = 2.0 * scale[0] ** 2
+    imag[..., 0] = 0.0
+    real[..., 0] *= np.sqrt(2.0)
     if length % 2 == 0:  # the Nyquist coefficient of a real signal is real
+        coefficient_var[-1] = 2.0 * scale[-1] ** 2
         imag[..., -1] = 0.0
         real[..., -1] *= np.sqrt(2.0)
-    imag[..., 0] = 0.0  # so is the f = 0 coefficient
-    real[..., 0] *= np.sqrt(2.0)
+    sigma = np.sqrt(coefficient_var.sum()) / length  # so that E[y_t^2] = 1 exactly
     return np.fft.irfft(real + 1j * imag, n=length, axis=-1) / sigma
 
 
@@ -41,7 +46,12 @@ class ColoredNoise:
     """eps for `num_envs` envs x `action_dim` dims, one fresh sequence per env and episode."""
 
     def __init__(
-        self, beta: float, num_envs: int, action_dim: int, length: int, seed: int | None = None
+        self,
+        beta: float,
+        num_envs: int,
+        action_dim: int,
+        length: int,
+        seed: int | Sequence[int] | None = None,
     ) -> None:
         if length < 2:
             raise ValueError(f"colored noise needs a sequence length >= 2, got {length}")

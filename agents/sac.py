@@ -231,7 +231,12 @@ class SACAgent:
         if deterministic:
             action = dist.mode
         elif eps is not None:
-            action = dist.squash(torch.as_tensor(eps, dtype=torch.float32, device=self.device))
+            eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
+            if eps_t.shape != dist.mean.shape:  # no silent broadcasting of one eps to all envs
+                raise ValueError(
+                    f"eps has shape {tuple(eps_t.shape)}, expected {tuple(dist.mean.shape)}"
+                )
+            action = dist.squash(eps_t)
         else:
             action = dist.rsample()[0]
         return action.cpu().numpy()

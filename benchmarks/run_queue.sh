@@ -5,15 +5,17 @@
 # skipped when that run already has a summary.json. Each run uses torch_threads=1 so that N=2
 # workers share the 2 cores without oversubscription (2 threads each ran ~10x slower).
 #   nohup bash benchmarks/run_queue.sh benchmarks/queue.txt 2 > benchmarks/logs/queue.log 2>&1 &
+# Append while it runs under the same lock (workers rewrite the file when they take a line):
+#   flock benchmarks/queue.txt.lock -c 'echo "Hopper-v5 3 100000" >> benchmarks/queue.txt'
 # Then: python benchmarks/returns.py --collect  (writes the table from the summaries).
 set -u
-queue=$1
+queue=$(realpath "$1")
 workers=${2:-2}
 cd "$(dirname "$0")/.."
 worker() {
   while true; do
-    line=$(flock "$queue.lock" bash -c 'line=$(head -n 1 "$0"); sed -i 1d "$0"; echo "$line"' "$queue")
-    [ -z "$line" ] && return
+    line=$(flock "$queue.lock" bash -c '[ -s "$0" ] || exit 1; head -n 1 "$0"; sed -i 1d "$0"' "$queue") || return
+    [[ -z "${line// }" || $line == \#* ]] && continue  # blank lines and comments
     read -r env seed steps extra <<<"$line"
     dir="runs/returns/${env//\//-}/steps$steps/seed$seed"
     if [ -f "$dir/summary.json" ]; then echo "skip $line"; continue; fi

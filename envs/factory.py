@@ -6,6 +6,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -36,18 +37,29 @@ DMC_HINT = (
 )
 
 
+def _set_headless_gl_default() -> None:
+    """MUJOCO_GL=egl on Linux without a display, unless set: MuJoCo and dm_control then render
+    offscreen. Elsewhere they choose their own backend (there is no EGL on macOS)."""
+    if sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")
+
+
 def _register_dm_control() -> None:
     """`import shimmy` registers the dm_control/<domain>-<task>-v0 ids (only on demand: slow)."""
     # dm_control logs through absl at INFO (GL backend) and warns on every env build about a
     # deprecated MJCF attribute in its own models; neither is actionable for a user.
     logging.getLogger("absl").setLevel(logging.ERROR)
     logging.getLogger("OpenGL").setLevel(logging.WARNING)
-    if "DISPLAY" not in os.environ:  # headless: dm_control would try GLFW, warn and not render
-        os.environ.setdefault("MUJOCO_GL", "egl")
+    _set_headless_gl_default()  # dm_control picks its GL backend when imported
     try:
         import shimmy  # noqa: F401
-    except Exception as error:  # ImportError, or a dm-control broken by an unsupported mujoco
+    except ImportError as error:
         raise EnvError(f"{DMC_HINT}: {str(error).splitlines()[0]}") from error
+    except Exception as error:  # e.g. an unsupported mujoco, or a GL backend that will not load
+        raise EnvError(
+            f"cannot load DeepMind Control (MUJOCO_GL={os.environ.get('MUJOCO_GL')}): "
+            f"{str(error).splitlines()[0]}"
+        ) from error
 
 
 def _check_registered(env_id: str) -> None:
@@ -126,6 +138,7 @@ def make_env(
     **env_kwargs: Any,
 ) -> gym.Env:
     """`gymnasium.make` plus: actions in [-1, 1], float32 observations, validated spaces."""
+    _set_headless_gl_default()  # before gymnasium's MuJoCo renderer or dm_control load
     _check_registered(env_id)
     if render_mode is not None:  # only when asked: some envs' __init__ takes no render_mode
         env_kwargs = {"render_mode": render_mode, **env_kwargs}

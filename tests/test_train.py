@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from agents import SACAgent, SACConfig
 from agents.checkpoint import load_checkpoint
+from agents.noise import ColoredNoise
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # a few hundred steps of a small agent: seconds, not minutes
@@ -252,3 +254,28 @@ def test_pink_exploration_noise_correlates_the_actions_taken(tmp_path: Path) -> 
     white, pink = stored_action_lag1(tmp_path / "white"), stored_action_lag1(tmp_path / "pink")
     assert pink > 0.5
     assert pink > white + 0.3
+
+
+def test_each_episode_acts_with_a_fresh_noise_sequence_from_its_start(tmp_path: Path) -> None:
+    """Recover eps = (atanh(a) - mu) / sigma from the stored actions of an untrained policy and
+    compare with the noise drawn in the documented order: a sequence's position 0 goes to an
+    episode's first real action, not to the ignored autoreset step before it."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "total_steps=20", "learning_starts=1000", "env.max_episode_steps=3",
+              "exploration.uniform_warmup=false", "exploration.noise_beta=1.0")  # fmt: skip
+    payload = load_checkpoint(run_dir / "checkpoint.pt")
+    storage = payload["buffer"]["storage"]
+    agent = SACAgent(3, 1, SACConfig(hidden_sizes=(32, 32)), "cpu")
+    agent.load_state_dict(payload["agent"])  # no updates ran: this is the policy that acted
+    with torch.no_grad():
+        dist = agent.actor(storage["obs"])
+        eps = (torch.atanh(storage["action"].double()) - dist.mean) / dist.log_std.exp()
+    noise, ended, expected = ColoredNoise(1.0, 1, 1, length=3, seed=[0, 1, 0]), False, []
+    for step in range(20):  # 3 steps per episode, then one autoreset step that is not stored
+        drawn = noise()[0, 0]
+        if step % 4 != 3:
+            expected.append(drawn)
+        noise.reset(np.array([ended]))
+        ended = step % 4 == 2
+    assert len(expected) == len(eps) == 15
+    np.testing.assert_allclose(eps[:, 0].numpy(), expected, atol=1e-3)
