@@ -116,12 +116,12 @@ def render(groups: dict[tuple[str, int], list[dict]]) -> str:
         summaries.sort(key=lambda s: s["seed"])
         returns = np.array([s["eval_return_mean"] for s in summaries])
         per_seed = ", ".join(f"{r:.1f}" for r in returns)
-        std = returns.std(ddof=1) if len(returns) > 1 else 0.0
+        std = f"{returns.std(ddof=1):.1f}" if len(returns) > 1 else "—"  # no spread from one seed
         speed = np.median([s["steps_per_second"] for s in summaries])
         figure, source = REFERENCES.get(env, ("—", None))
         rows.append(
             f"| {env} | {steps:,} | {len(returns)} | **{returns.mean():.1f}** | "
-            f"{std:.1f} | {iqm(returns):.1f} | {per_seed} | {speed:.0f} | "
+            f"{std} | {iqm(returns):.1f} | {per_seed} | {speed:.0f} | "
             f"{figure}{f' [{source}]' if source else ''} |"
         )
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,

@@ -50,6 +50,8 @@ def test_collect_groups_by_env_and_budget_and_renders_rows(tmp_path: Path) -> No
     std = np.std([1000.0, 2000.0], ddof=1)  # sample std over seeds
     assert f"| 2 | **1500.0** | {std:.1f} | 1500.0 | 1000.0, 2000.0 |" in hopper  # seeds in order
     assert "2613.5" in hopper  # its published reference
+    walker = next(line for line in table.splitlines() if line.startswith("| dm_control/walker"))
+    assert "| 1 | **700.0** | — | 700.0 | 700.0 |" in walker  # one seed: no std
     assert table.startswith(returns.BEGIN) and table.endswith(returns.END)
 
 
