@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.manual_update import manual_update
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
@@ -43,6 +44,9 @@ class SACConfig:
     log_std_min: float = -5.0
     log_std_max: float = 2.0
     normalize_obs: bool = False  # running mean/std of observations, from training data only
+    # "manual": hand-written backward passes (agents/manual_update.py, the fast path);
+    # "autograd": the loss functions below with loss.backward() (the readable reference).
+    update_backend: str = "manual"
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
@@ -59,6 +63,10 @@ class SACConfig:
             raise ValueError(f"agent.tau must be in [0, 1], got {self.tau}")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"agent.hidden_sizes must be positive widths, got {self.hidden_sizes}")
+        if self.update_backend not in ("manual", "autograd"):
+            raise ValueError(
+                f"agent.update_backend must be manual or autograd, got {self.update_backend!r}"
+            )
         if self.log_std_min >= self.log_std_max:
             raise ValueError("agent.log_std_min must be below agent.log_std_max")
 
@@ -157,12 +165,18 @@ class SACAgent:
         self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr)
         self.obs_norm = RunningObsNorm(obs_dim, self.device) if config.normalize_obs else None
         self.num_updates = 0
+        # Views the manual update works on; they share storage with the modules' parameters.
+        self._actor_trunk = [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
+        self._critic_params = list(self.critic.parameters())
+        self._target_params = list(self.critic_target.parameters())
         low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
         high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
         self.action_low, self.action_high = low, high
 
     def compile(self) -> None:
         """torch.compile the networks' forward passes; state_dict keys stay unchanged.
+
+        Only the autograd update (`update_backend="autograd"`) and `act` run these forwards.
 
         Off by default: on a 2-core CPU it made an update slower (7.1 vs 4.7 ms, after ~22 s of
         compiling; benchmarks/RESULTS.md).
@@ -190,6 +204,8 @@ class SACAgent:
             batch = batch._replace(
                 obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
             )
+        if cfg.update_backend == "manual":
+            return manual_update(self, batch)
         alpha = self.alpha
         loss, metrics = critic_loss(
             self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma

@@ -127,7 +127,9 @@ def _count_grad_hooks(module: nn.Module) -> list[int]:
 
 
 def test_update_computes_critic_weight_gradients_only_once():
-    agent = make_agent()
+    # Grad hooks see autograd's work; the manual backend is checked against this one in
+    # tests/test_manual_update.py.
+    agent = make_agent(update_backend="autograd")
     batch = make_batch()
     critic_counts = _count_grad_hooks(agent.critic)
     actor_counts = _count_grad_hooks(agent.actor)
@@ -474,7 +476,7 @@ def test_compiled_update_matches_eager() -> None:
     """compile=true must not change the math: same seed, same batch, same parameters after."""
     torch.manual_seed(0)
     obs_dim, action_dim = 3, 1
-    config = SACConfig(hidden_sizes=[16, 16], batch_size=8)
+    config = SACConfig(hidden_sizes=[16, 16], batch_size=8, update_backend="autograd")
     eager = SACAgent(obs_dim, action_dim, config)
     compiled = SACAgent(obs_dim, action_dim, config)
     compiled.load_state_dict(eager.state_dict())

@@ -1,0 +1,180 @@
+"""One SAC update with hand-written backward passes: the math of `agents.sac`'s losses, fewer ops.
+
+Why not autograd: at SAC's sizes (batch 256, 256x256 MLPs) on a CPU, an autograd update spends
+more time recording and replaying its graph of ~300 small ops than in the matmuls themselves
+(benchmarks/EXPERIMENTS.md, profile). The backward of a ReLU MLP is a handful of matmuls, so
+writing it out removes that overhead and lets the update skip work autograd cannot know to skip:
+
+- the actor runs once on [obs; next_obs] (2B rows): its parameters do not change during the
+  critic step, so the target's next actions and the actor step's actions share one forward;
+- the actor step's pass through the (frozen) critics computes the gradient w.r.t. the action
+  columns of the input only, never the critics' weight gradients;
+- no graph, no saved-tensor bookkeeping, no zero_grad: gradients are written into `.grad` and
+  the same fused Adam optimizers step as with autograd.
+
+`tests/test_manual_update.py` checks losses and every gradient against the autograd reference
+(`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from agents.distributions import _HALF_LOG_2PI, tanh_log_abs_det_jacobian
+from agents.replay_buffer import Batch
+
+if TYPE_CHECKING:
+    from agents.sac import Metrics, SACAgent
+
+# d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
+# comparison and a multiply; it is the op autograd itself uses for ReLU's backward.
+_relu_backward = torch.ops.aten.threshold_backward
+
+
+def _actor_forward(agent: SACAgent, obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
+    """Trunk activations (input first), mean, tanh of the log-std head, and log σ."""
+    actor = agent.actor
+    activations = [obs]
+    x = obs
+    for layer in agent._actor_trunk:
+        x = torch.addmm(layer.bias, x, layer.weight.t()).relu_()
+        activations.append(x)
+    mean = torch.addmm(actor.mu.bias, x, actor.mu.weight.t())
+    unit = torch.tanh(torch.addmm(actor.log_std.bias, x, actor.log_std.weight.t()))
+    half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
+    log_std = (unit + 1.0).mul_(half_range).add_(actor.log_std_min)  # as Actor.forward
+    return activations, mean, unit, log_std
+
+
+def _critic_forward(layers: torch.nn.ModuleList, x: torch.Tensor) -> list[torch.Tensor]:
+    """Activations of every layer of the ensemble, input (n, B, D) first, output (n, B, 1) last."""
+    activations = [x.unsqueeze(0).expand(layers[0].weight.shape[0], *x.shape)]
+    for layer in layers[:-1]:
+        activations.append(torch.baddbmm(layer.bias, activations[-1], layer.weight).relu_())
+    activations.append(torch.baddbmm(layers[-1].bias, activations[-1], layers[-1].weight))
+    return activations
+
+
+def _critic_backward_weights(layers: torch.nn.ModuleList, activations: list[torch.Tensor],
+                             grad_q: torch.Tensor) -> None:
+    """Write d loss / d (weights, biases) of every ensemble layer into `.grad`; grad_q (n, B)."""
+    grad = grad_q.unsqueeze(-1)  # (n, B, 1)
+    for index in range(len(layers) - 1, -1, -1):
+        layer, inputs = layers[index], activations[index]
+        layer.weight.grad = torch.matmul(inputs.transpose(1, 2), grad)  # (n, in, out)
+        layer.bias.grad = grad.sum(dim=1, keepdim=True)  # (n, 1, out)
+        if index > 0:
+            grad = _relu_backward(torch.bmm(grad, layer.weight.transpose(1, 2)), inputs, 0)
+
+
+def _critic_backward_action(layers: torch.nn.ModuleList, activations: list[torch.Tensor],
+                            grad_q: torch.Tensor, obs_dim: int) -> torch.Tensor:
+    """d loss / d action (B, A) through the ensemble; no weight gradients are formed."""
+    grad = grad_q.unsqueeze(-1)  # (n, B, 1)
+    for index in range(len(layers) - 1, 0, -1):
+        grad = torch.bmm(grad, layers[index].weight.transpose(1, 2))
+        grad = _relu_backward(grad, activations[index], 0)
+    action_weight = layers[0].weight[:, obs_dim:, :]  # (n, A, H): only the action columns
+    return torch.bmm(grad, action_weight.transpose(1, 2)).sum(dim=0)
+
+
+def _actor_backward(agent: SACAgent, activations: list[torch.Tensor], unit: torch.Tensor,
+                    grad_mean: torch.Tensor, grad_log_std: torch.Tensor) -> None:
+    """Write the actor's parameter gradients into `.grad` from d loss / d (mean, log σ)."""
+    actor = agent.actor
+    half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
+    grad_head = grad_log_std.mul_(half_range) * (1.0 - unit.square())  # through tanh
+    features = activations[-1]
+    actor.mu.weight.grad = torch.mm(grad_mean.t(), features)
+    actor.mu.bias.grad = grad_mean.sum(dim=0)
+    actor.log_std.weight.grad = torch.mm(grad_head.t(), features)
+    actor.log_std.bias.grad = grad_head.sum(dim=0)
+    grad = torch.addmm(torch.mm(grad_mean, actor.mu.weight), grad_head, actor.log_std.weight)
+    for index in range(len(agent._actor_trunk) - 1, -1, -1):
+        layer = agent._actor_trunk[index]
+        grad = _relu_backward(grad, activations[index + 1], 0)
+        layer.weight.grad = torch.mm(grad.t(), activations[index])
+        layer.bias.grad = grad.sum(dim=0)
+        if index > 0:
+            grad = torch.mm(grad, layer.weight)
+
+
+@torch.no_grad()
+def manual_update(agent: SACAgent, batch: Batch) -> Metrics:
+    """`SACAgent.update` without autograd: critic step, actor step, alpha step, Polyak update.
+
+    Draws the policy noise in the autograd path's order (next actions first, then the actor
+    step's), so both paths give the same result from the same generator state.
+    """
+    cfg = agent.config
+    batch_size, action_dim = batch.action.shape
+    update_actor = agent.num_updates % cfg.actor_update_every == 0
+    alpha = agent.alpha
+
+    # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
+    if update_actor:
+        noise = torch.empty(2 * batch_size, action_dim, device=batch.action.device)
+        noise[batch_size:].normal_()
+        noise[:batch_size].normal_()
+        actor_input = torch.cat([batch.obs, batch.next_obs])
+    else:
+        noise = torch.randn_like(batch.action)
+        actor_input = batch.next_obs
+    activations, mean, unit, log_std = _actor_forward(agent, actor_input)
+    std = log_std.exp()
+    pre_tanh = torch.addcmul(mean, std, noise)
+    action = torch.tanh(pre_tanh)
+    log_prob = (
+        (-0.5 * noise.square() - log_std - _HALF_LOG_2PI) - tanh_log_abs_det_jacobian(pre_tanh)
+    ).sum(-1)
+    rows = slice(batch_size, None) if update_actor else slice(None)
+
+    # Critic step: soft Bellman target with clipped double-Q (critic_loss).
+    next_obs_action = torch.cat([batch.next_obs, action[rows]], dim=-1)
+    next_q = _critic_forward(agent.critic_target.layers, next_obs_action)[-1].squeeze(-1)
+    next_value = next_q.amin(dim=0) - alpha * log_prob[rows]
+    target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_value
+    critic_layers = agent.critic.layers
+    critic_acts = _critic_forward(critic_layers, torch.cat([batch.obs, batch.action], dim=-1))
+    q = critic_acts[-1].squeeze(-1)  # (n, B)
+    residual = q - target
+    critic_loss = 0.5 * residual.square().mean(dim=1).sum()
+    _critic_backward_weights(critic_layers, critic_acts, residual.div_(batch_size))
+    agent.critic_optimizer.step()
+    metrics = {"critic_loss": critic_loss, "q_mean": q.mean()}
+
+    if update_actor:
+        # Actor step: E[alpha * log pi(a|s) - min_i Q_i(s, a)] through the updated critics.
+        own = slice(0, batch_size)
+        own_action, own_log_prob = action[own], log_prob[own]
+        acts = _critic_forward(critic_layers, torch.cat([batch.obs, own_action], dim=-1))
+        q_pi = acts[-1].squeeze(-1)
+        q_min, argmin = q_pi.min(dim=0)
+        actor_loss = (alpha * own_log_prob - q_min).mean()
+        members = torch.arange(q_pi.shape[0], device=q_pi.device).unsqueeze(1)
+        grad_q = (argmin == members).to(q_pi.dtype).mul_(-1.0 / batch_size)  # d loss / d Q_i
+        grad_action = _critic_backward_action(critic_layers, acts, grad_q, agent.obs_dim)
+        # a = tanh(u), u = mean + σ ε; d log π / du = 2 tanh(u) from the log-det term, and
+        # d log π / d log σ = -1 from the Gaussian term (ε is held fixed).
+        grad_log_prob = alpha / batch_size
+        grad_pre_tanh = grad_action.mul_(1.0 - own_action.square())
+        grad_pre_tanh.add_(own_action * (2.0 * grad_log_prob))
+        grad_log_std = (grad_pre_tanh * noise[own]).mul_(std[own]).sub_(grad_log_prob)
+        own_acts = [a[own] for a in activations]
+        _actor_backward(agent, own_acts, unit[own], grad_pre_tanh, grad_log_std)
+        agent.actor_optimizer.step()
+        entropy = -own_log_prob.mean()
+        metrics |= {"actor_loss": actor_loss, "entropy": entropy}
+        if cfg.learn_alpha:
+            # alpha_loss = -log_alpha * (mean log π + H): its gradient is -(mean log π + H).
+            gap = agent.target_entropy - entropy
+            agent.log_alpha.grad = -gap.reshape(agent.log_alpha.shape)
+            metrics["alpha_loss"] = -agent.log_alpha * gap
+            agent.alpha_optimizer.step()
+    torch._foreach_lerp_(agent._target_params, agent._critic_params, cfg.tau)
+    agent.num_updates += 1
+    metrics["alpha"] = alpha
+    return metrics
+
