@@ -57,8 +57,9 @@ def _critic_forward(layers: torch.nn.ModuleList, x: torch.Tensor) -> list[torch.
     return activations
 
 
-def _critic_backward_weights(layers: torch.nn.ModuleList, activations: list[torch.Tensor],
-                             grad_q: torch.Tensor) -> None:
+def _critic_backward_weights(
+    layers: torch.nn.ModuleList, activations: list[torch.Tensor], grad_q: torch.Tensor
+) -> None:
     """Write d loss / d (weights, biases) of every ensemble layer into `.grad`; grad_q (n, B)."""
     grad = grad_q.unsqueeze(-1)  # (n, B, 1)
     for index in range(len(layers) - 1, -1, -1):
@@ -69,8 +70,9 @@ def _critic_backward_weights(layers: torch.nn.ModuleList, activations: list[torc
             grad = _relu_backward(torch.bmm(grad, layer.weight.transpose(1, 2)), inputs, 0)
 
 
-def _critic_backward_action(layers: torch.nn.ModuleList, activations: list[torch.Tensor],
-                            grad_q: torch.Tensor, obs_dim: int) -> torch.Tensor:
+def _critic_backward_action(
+    layers: torch.nn.ModuleList, activations: list[torch.Tensor], grad_q: torch.Tensor, obs_dim: int
+) -> torch.Tensor:
     """d loss / d action (B, A) through the ensemble; no weight gradients are formed."""
     grad = grad_q.unsqueeze(-1)  # (n, B, 1)
     for index in range(len(layers) - 1, 0, -1):
@@ -80,8 +82,13 @@ def _critic_backward_action(layers: torch.nn.ModuleList, activations: list[torch
     return torch.bmm(grad, action_weight.transpose(1, 2)).sum(dim=0)
 
 
-def _actor_backward(agent: SACAgent, activations: list[torch.Tensor], unit: torch.Tensor,
-                    grad_mean: torch.Tensor, grad_log_std: torch.Tensor) -> None:
+def _actor_backward(
+    agent: SACAgent,
+    activations: list[torch.Tensor],
+    unit: torch.Tensor,
+    grad_mean: torch.Tensor,
+    grad_log_std: torch.Tensor,
+) -> None:
     """Write the actor's parameter gradients into `.grad` from d loss / d (mean, log σ)."""
     actor = agent.actor
     half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
@@ -101,27 +108,38 @@ def _actor_backward(agent: SACAgent, activations: list[torch.Tensor], unit: torc
             grad = torch.mm(grad, layer.weight)
 
 
+def policy_noise(agent: SACAgent, batch_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The update's ε ~ N(0, I): (2B, A) when the actor steps (rows [:B] for obs, [B:] for
+    next_obs), else (B, A) for next_obs. Drawn next_obs rows first, as the autograd path does."""
+    rows = 2 * batch_size if actor_steps(agent) else batch_size
+    if out is None:
+        out = torch.empty(rows, agent.action_dim, device=agent.device)
+    out[rows - batch_size :].normal_()
+    if rows > batch_size:
+        out[:batch_size].normal_()
+    return out
+
+
+def actor_steps(agent: SACAgent) -> bool:
+    """Whether this update steps the actor and alpha (every `actor_update_every` updates)."""
+    return agent.num_updates % agent.config.actor_update_every == 0
+
+
 @torch.no_grad()
-def manual_update(agent: SACAgent, batch: Batch) -> Metrics:
+def manual_update(agent: SACAgent, batch: Batch, noise: torch.Tensor | None = None) -> Metrics:
     """`SACAgent.update` without autograd: critic step, actor step, alpha step, Polyak update.
 
-    Draws the policy noise in the autograd path's order (next actions first, then the actor
-    step's), so both paths give the same result from the same generator state.
+    `noise` is `policy_noise`'s draw (drawn here when None); with the same generator state the
+    result equals the autograd path's. No host syncs, no shape-dependent Python: CUDA-graphable.
     """
     cfg = agent.config
-    batch_size, action_dim = batch.action.shape
-    update_actor = agent.num_updates % cfg.actor_update_every == 0
+    batch_size = batch.action.shape[0]
+    update_actor = actor_steps(agent)
     alpha = agent.alpha
-
+    if noise is None:
+        noise = policy_noise(agent, batch_size)
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
-    if update_actor:
-        noise = torch.empty(2 * batch_size, action_dim, device=batch.action.device)
-        noise[batch_size:].normal_()
-        noise[:batch_size].normal_()
-        actor_input = torch.cat([batch.obs, batch.next_obs])
-    else:
-        noise = torch.randn_like(batch.action)
-        actor_input = batch.next_obs
+    actor_input = torch.cat([batch.obs, batch.next_obs]) if update_actor else batch.next_obs
     activations, mean, unit, log_std = _actor_forward(agent, actor_input)
     std = log_std.exp()
     pre_tanh = torch.addcmul(mean, std, noise)
@@ -177,4 +195,3 @@ def manual_update(agent: SACAgent, batch: Batch) -> Metrics:
     agent.num_updates += 1
     metrics["alpha"] = alpha
     return metrics
-

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.cuda_graph import GraphedUpdate
 from agents.manual_update import manual_update
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
@@ -47,6 +48,7 @@ class SACConfig:
     # "manual": hand-written backward passes (agents/manual_update.py, the fast path);
     # "autograd": the loss functions below with loss.backward() (the readable reference).
     update_backend: str = "manual"
+    cuda_graphs: bool = True  # on CUDA, replay the manual update as a CUDA graph
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
@@ -124,9 +126,10 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
-def _adam(params: Any, lr: float) -> torch.optim.Adam:
+def _adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
     # Fused Adam updates every tensor in one kernel; it exists on CPU and CUDA in torch >= 2.4.
-    return torch.optim.Adam(params, lr=lr, fused=True)
+    # Capturable on CUDA, so its step can be recorded in a CUDA graph (agents/cuda_graph.py).
+    return torch.optim.Adam(params, lr=lr, fused=True, capturable=device.type == "cuda")
 
 
 class SACAgent:
@@ -160,15 +163,16 @@ class SACAgent:
         self.target_entropy = (
             float(-action_dim) if config.target_entropy is None else float(config.target_entropy)
         )
-        self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr)
-        self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr)
-        self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr)
+        self.actor_optimizer = _adam(self.actor.parameters(), config.actor_lr, self.device)
+        self.critic_optimizer = _adam(self.critic.parameters(), config.critic_lr, self.device)
+        self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr, self.device)
         self.obs_norm = RunningObsNorm(obs_dim, self.device) if config.normalize_obs else None
         self.num_updates = 0
         # Views the manual update works on; they share storage with the modules' parameters.
         self._actor_trunk = [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.critic_target.parameters())
+        self._graphed: GraphedUpdate | None = None
         low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
         high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
         self.action_low, self.action_high = low, high
@@ -205,6 +209,9 @@ class SACAgent:
                 obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
             )
         if cfg.update_backend == "manual":
+            if cfg.cuda_graphs and self.device.type == "cuda":
+                self._graphed = self._graphed or GraphedUpdate(self)
+                return self._graphed(batch)
             return manual_update(self, batch)
         alpha = self.alpha
         loss, metrics = critic_loss(
@@ -314,6 +321,10 @@ class SACAgent:
         self.actor_optimizer.load_state_dict(copy.deepcopy(state["actor_optimizer"]))
         self.critic_optimizer.load_state_dict(copy.deepcopy(state["critic_optimizer"]))
         self.alpha_optimizer.load_state_dict(copy.deepcopy(state["alpha_optimizer"]))
+        for optimizer in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
+            for group in optimizer.param_groups:  # the saved flag is the saving device's
+                group["capturable"] = self.device.type == "cuda"
+        self._graphed = None  # recorded graphs point at the tensors just replaced
         self.num_updates = int(state["num_updates"])
         saved_norm = state.get("obs_norm")
         if (saved_norm is None) != (self.obs_norm is None):

@@ -175,7 +175,7 @@ def update_flops(
     }
 
 
-def matmul_gflops(chunks: int, calls: int) -> dict[str, float]:
+def matmul_gflops(chunks: int, calls: int, device: str = "cpu") -> dict[str, float]:
     """torch GFLOP/s at the update's shapes (batch 256 x 256x256 weights), at the set threads.
 
     mm: the forward x @ W; mm_tn: a weight gradient x^T @ g; mm_nt: an input gradient g @ W^T;
@@ -184,8 +184,9 @@ def matmul_gflops(chunks: int, calls: int) -> dict[str, float]:
     import torch
 
     b, h = SHARED["batch_size"], SHARED["hidden_sizes"][0]
-    x, w, g = torch.randn(b, h), torch.randn(h, h), torch.randn(b, h)
-    x2, w2 = torch.randn(2, b, h), torch.randn(2, h, h)
+    x, w, g = (torch.randn(*shape, device=device) for shape in ((b, h), (h, h), (b, h)))
+    x2, w2 = torch.randn(2, b, h, device=device), torch.randn(2, h, h, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
     cases = {
         "mm": (lambda: torch.mm(x, w), 2.0 * b * h * h),
         "mm_tn": (lambda: torch.mm(x.t(), g), 2.0 * b * h * h),
@@ -198,9 +199,11 @@ def matmul_gflops(chunks: int, calls: int) -> dict[str, float]:
             call()
         samples = []
         for _ in range(chunks):
+            sync()
             start = time.perf_counter()
             for _ in range(calls):
                 call()
+            sync()
             samples.append(flops * calls / (time.perf_counter() - start) / 1e9)
         rates[name] = statistics.median(samples)
     return rates
@@ -277,6 +280,7 @@ def train_ours(
     seed: int,
     hook: Hook,
     log_every: int = 1000,
+    device: str = "cpu",
 ) -> tuple[Any, Policy]:
     """train.py's Trainer.train loop (one env; no W&B, checkpoints or eval), step for step."""
     import torch
@@ -290,9 +294,9 @@ def train_ours(
     spaces = env_spaces(env_id)
     envs = make_vector_env(env_id, 1)
     agent = SACAgent(
-        spaces.obs_dim, spaces.action_dim, config, "cpu", spaces.action_low, spaces.action_high
+        spaces.obs_dim, spaces.action_dim, config, device, spaces.action_low, spaces.action_high
     )
-    buffer = ReplayBuffer(config.buffer_size, spaces.obs_dim, spaces.action_dim, "cpu")
+    buffer = ReplayBuffer(config.buffer_size, spaces.obs_dim, spaces.action_dim, device)
     tracker = TransitionTracker(1)
 
     def policy(obs: np.ndarray) -> np.ndarray:
@@ -326,7 +330,12 @@ def train_ours(
 
 
 def train_sb3(
-    env_id: str, kwargs: dict[str, Any], total_steps: int, seed: int, hook: Hook
+    env_id: str,
+    kwargs: dict[str, Any],
+    total_steps: int,
+    seed: int,
+    hook: Hook,
+    device: str = "cpu",
 ) -> tuple[Any, Policy]:
     """SB3's own `learn()`; a callback hands the hook each env step. SB3 calls callbacks after
     the env step and before that step's `train()`, so a window [a, b] holds b - a steps and
@@ -336,12 +345,12 @@ def train_sb3(
     from stable_baselines3 import SAC
     from stable_baselines3.common.callbacks import BaseCallback
 
-    model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device="cpu", verbose=0, **kwargs)
+    model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device=device, verbose=0, **kwargs)
 
     def policy(obs: np.ndarray) -> np.ndarray:  # SB3's squashed deterministic action, in [-1, 1]
         with torch.no_grad():
-            obs_t = torch.as_tensor(obs, dtype=torch.float32)
-            return model.actor(obs_t, deterministic=True).numpy()
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=model.device)
+            return model.actor(obs_t, deterministic=True).cpu().numpy()
 
     class Callback(BaseCallback):
         def _on_step(self) -> bool:
@@ -384,19 +393,26 @@ def random_transitions(n: int, obs_dim: int, action_dim: int, seed: int) -> dict
     }
 
 
-def chunked_ms(run: Callable[[int], None], warmup: int, updates: int, chunks: int) -> list[float]:
+def chunked_ms(
+    run: Callable[[int], None], warmup: int, updates: int, chunks: int, device: str = "cpu"
+) -> list[float]:
     """ms per update in each of `chunks` timed chunks, after `warmup` untimed updates."""
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None  # GPU work is async
     run(warmup)
     per_chunk = max(1, updates // chunks)
     samples = []
     for _ in range(chunks):
+        sync()
         start = time.perf_counter()
         run(per_chunk)
+        sync()
         samples.append((time.perf_counter() - start) / per_chunk * 1e3)
     return samples
 
 
-def ours_prefilled(env_id: str, prefill: int, seed: int):
+def ours_prefilled(env_id: str, prefill: int, seed: int, device: str = "cpu", **overrides: Any):
     import torch
 
     from agents import SACAgent
@@ -405,35 +421,48 @@ def ours_prefilled(env_id: str, prefill: int, seed: int):
 
     torch.manual_seed(seed)
     spaces = env_spaces(env_id)
-    config = ours_config()
-    agent = SACAgent(spaces.obs_dim, spaces.action_dim, config, "cpu")
-    buffer = ReplayBuffer(config.buffer_size, spaces.obs_dim, spaces.action_dim, "cpu")
+    config = ours_config(**overrides)
+    agent = SACAgent(spaces.obs_dim, spaces.action_dim, config, device)
+    buffer = ReplayBuffer(config.buffer_size, spaces.obs_dim, spaces.action_dim, device)
     data = random_transitions(prefill, spaces.obs_dim, spaces.action_dim, seed)
     buffer.add(data["obs"], data["action"], data["reward"], data["next_obs"], data["terminated"])
     return agent, buffer
 
 
 def ours_update_ms(
-    env_id: str, prefill: int, warmup: int, updates: int, chunks: int, seed: int
+    env_id: str,
+    prefill: int,
+    warmup: int,
+    updates: int,
+    chunks: int,
+    seed: int,
+    device: str = "cpu",
+    **overrides: Any,
 ) -> list[float]:
-    agent, buffer = ours_prefilled(env_id, prefill, seed)
+    agent, buffer = ours_prefilled(env_id, prefill, seed, device, **overrides)
     batch_size = agent.config.batch_size
 
     def run(n: int) -> None:
         for _ in range(n):
             agent.update(buffer.sample(batch_size))
 
-    return chunked_ms(run, warmup, updates, chunks)
+    return chunked_ms(run, warmup, updates, chunks, device)
 
 
 def sb3_update_ms(
-    env_id: str, prefill: int, warmup: int, updates: int, chunks: int, seed: int
+    env_id: str,
+    prefill: int,
+    warmup: int,
+    updates: int,
+    chunks: int,
+    seed: int,
+    device: str = "cpu",
 ) -> list[float]:
     import gymnasium as gym
     from stable_baselines3 import SAC
     from stable_baselines3.common.logger import Logger
 
-    model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device="cpu", verbose=0, **sb3_kwargs())
+    model = SAC("MlpPolicy", gym.make(env_id), seed=seed, device=device, verbose=0, **sb3_kwargs())
     model.set_logger(Logger(folder=None, output_formats=[]))  # train() records; nothing written
     rb = model.replay_buffer
     obs_dim, action_dim = rb.obs_shape[0], rb.action_dim
@@ -448,7 +477,7 @@ def sb3_update_ms(
     def run(n: int) -> None:
         model.train(gradient_steps=n, batch_size=SHARED["batch_size"])  # samples inside
 
-    return chunked_ms(run, warmup, updates, chunks)
+    return chunked_ms(run, warmup, updates, chunks, device)
 
 
 def peak_rss_mb() -> float:
@@ -459,6 +488,7 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     env_id, impl, seed = spec["env_id"], spec["impl"], spec["seed"]
+    device = spec.get("device", "cpu")
     out: dict[str, Any] = {
         "env_id": env_id,
         "impl": impl,
@@ -469,17 +499,23 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
     first = SHARED["learning_starts"] + spec["warmup"]
     timer = WindowTimer(first, first + spec["steps"])
     if impl == "ours":
-        train_ours(env_id, ours_config(), SHARED["learning_starts"], timer.last, seed, timer)
+        config = ours_config()
+        train_ours(
+            env_id, config, SHARED["learning_starts"], timer.last, seed, timer, device=device
+        )
     else:
-        train_sb3(env_id, sb3_kwargs(), timer.last, seed, timer)
+        train_sb3(env_id, sb3_kwargs(), timer.last, seed, timer, device=device)
     out["steps_per_s"] = timer.steps_per_s
     out["peak_rss_mb"] = peak_rss_mb()  # the training run's peak, before the prefill below
     args = (env_id, spec["prefill"], spec["update_warmup"], spec["updates"], spec["chunks"], seed)
-    samples = ours_update_ms(*args) if impl == "ours" else sb3_update_ms(*args)
+    samples = ours_update_ms(*args, device) if impl == "ours" else sb3_update_ms(*args, device)
     out["ms_per_update"] = statistics.median(samples)
     out["ms_per_update_chunks"] = samples
+    if impl == "ours" and device == "cuda":  # what the CUDA graph saves, same process
+        eager = ours_update_ms(*args, device, cuda_graphs=False)
+        out["ms_per_update_no_cuda_graph"] = statistics.median(eager)
     # Measured right after the update timing, under the same load, for the FLOP floor.
-    out["matmul_gflops"] = matmul_gflops(spec["chunks"], spec["matmul_calls"])
+    out["matmul_gflops"] = matmul_gflops(spec["chunks"], spec["matmul_calls"], device)
     out["rss_after_prefill_mb"] = peak_rss_mb()
     return out
 
@@ -490,9 +526,12 @@ def child_solve(spec: dict[str, Any]) -> dict[str, Any]:
     clock = SolveClock(env_id, seed, spec["eval_every"], spec["eval_episodes"])
     if impl == "ours":
         config, learning_starts = ours_tuned_pendulum()
-        train_ours(env_id, config, learning_starts, spec["max_steps"], seed, clock)
+        train_ours(
+            env_id, config, learning_starts, spec["max_steps"], seed, clock, device=spec["device"]
+        )
     else:
-        train_sb3(env_id, sb3_kwargs(**ZOO_PENDULUM), spec["max_steps"], seed, clock)
+        kwargs = sb3_kwargs(**ZOO_PENDULUM)
+        train_sb3(env_id, kwargs, spec["max_steps"], seed, clock, device=spec["device"])
     return {
         "env_id": env_id,
         "impl": impl,
@@ -511,10 +550,17 @@ def child_final_return(spec: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     if impl == "ours":
         _, policy = train_ours(
-            env_id, ours_config(spec["lr"]), SHARED["learning_starts"], steps, seed, Hook()
+            env_id,
+            ours_config(spec["lr"]),
+            SHARED["learning_starts"],
+            steps,
+            seed,
+            Hook(),
+            device=spec["device"],
         )
     else:
-        _, policy = train_sb3(env_id, sb3_kwargs(spec["lr"]), steps, seed, Hook())
+        kwargs = sb3_kwargs(spec["lr"])
+        _, policy = train_sb3(env_id, kwargs, steps, seed, Hook(), device=spec["device"])
     wall = time.perf_counter() - start
     report = evaluate(
         policy, make_vector_env(env_id, 1), spec["eval_episodes"], seed=seed + EVAL_SEED_OFFSET
@@ -610,7 +656,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def machine_info(threads: int) -> dict[str, Any]:
+def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
     import gymnasium
     import stable_baselines3
     import torch
@@ -631,6 +677,8 @@ def machine_info(threads: int) -> dict[str, Any]:
         mujoco_version = None
     return {
         "cpu_model": model,
+        "device": device,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "torch": torch.__version__,
@@ -742,6 +790,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## Machine",
         "",
         f"- CPU: {m['cpu_model']}, {m['cpu_count']} logical cores",
+        *(
+            [f"- GPU: {m['gpu']}: both implementations train on it (`--device cuda`)"]
+            if m.get("gpu")
+            else []
+        ),
         f"- torch {m['torch']}, torch threads used: {m['threads']} (set with "
         f"`torch.set_num_threads` and OMP/MKL_NUM_THREADS in every child, ours and SB3 alike)",
         f"- stable-baselines3 {m['stable_baselines3']}, gymnasium {m['gymnasium']}, "
@@ -776,6 +829,16 @@ def render_markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {label} | {fmt(row['ours'])} | {fmt(row['sb3'])} | {ratio} | "
                 f"{runs_o} | {runs_s} |"
+            )
+        eager = [
+            r["ms_per_update_no_cuda_graph"]
+            for r in results["runs"]
+            if r["env_id"] == env_id and "ms_per_update_no_cuda_graph" in r
+        ]
+        if eager:
+            lines.append(
+                f"| ms per update, ours without CUDA graphs (`agent.cuda_graphs=false`) | "
+                f"{fmt(statistics.median(eager))} | | | {', '.join(fmt(v) for v in eager)} | |"
             )
         lines.append("")
     lines += [
@@ -917,6 +980,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "(default benchmarks/, or a temp dir with --quick)",
     )
     p.add_argument("--repeats", type=int, default=3, help="runs per implementation and env")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where both implementations train (cuda: ours replays CUDA graphs)",
+    )
     p.add_argument("--envs", nargs="+", help=f"default {' '.join(ENVS)}; Pendulum-v1 with --quick")
     p.add_argument(
         "--threads",
@@ -1025,8 +1094,8 @@ def main(argv: list[str]) -> None:
         Path(tempfile.mkdtemp(prefix="sac-speed-")) if args.quick else REPO / "benchmarks"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = {"threads": args.threads}
-    results: dict[str, Any] = {"machine": machine_info(args.threads)}
+    base = {"threads": args.threads, "device": args.device}
+    results: dict[str, Any] = {"machine": machine_info(args.threads, args.device)}
     results["settings"] = {
         **{
             k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "child"

@@ -44,8 +44,9 @@ def gradients(agent: SACAgent) -> dict[str, torch.Tensor]:
 
 CASES = {
     "default": dict(obs_dim=3, action_dim=1),
-    "three critics, three layers": dict(obs_dim=5, action_dim=3, num_critics=3,
-                                        hidden_sizes=[24, 16, 8]),  # fmt: skip
+    "three critics, three layers": dict(
+        obs_dim=5, action_dim=3, num_critics=3, hidden_sizes=[24, 16, 8]
+    ),  # fmt: skip
     "one layer": dict(obs_dim=4, action_dim=2, hidden_sizes=[16]),
     "actor every second step": dict(obs_dim=3, action_dim=2, actor_update_every=2),
     "fixed alpha": dict(obs_dim=3, action_dim=2, learn_alpha=False, init_alpha=0.3),
