@@ -65,7 +65,10 @@ class GraphedUpdate:
     def _capture(self, update_actor: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
         agent = self.agent
         assert self.batch is not None
-        noise = policy_noise(agent, self.batch.action.shape[0])
+        batch_size = self.batch.action.shape[0]
+        rows = 2 * batch_size if update_actor else batch_size
+        # Allocated, not drawn: drawing here would shift the generator against the eager path.
+        noise = torch.empty(rows, agent.action_dim, device=agent.device)
         graph = torch.cuda.CUDAGraph()
         num_updates = agent.num_updates
         with torch.cuda.graph(graph):

@@ -2,10 +2,11 @@
 # GPU checks for a session lent the device machine (never CI): the CUDA tests, then the speed
 # benchmark with both implementations on the GPU. Needs the wheels in .whl/ (gymnasium, SB3,
 # mujoco, hydra-core, omegaconf, antlr4; the machine has torch but no internet) and $OUT.
+# MUJOCO_GL=disable: the image has no EGL library and the benchmark renders nothing.
 set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
   --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 MUJOCO_GL=egl SDL_VIDEODRIVER=dummy
+export PYTHONPATH="/tmp/site:$PWD" PYTHONUNBUFFERED=1 MUJOCO_GL=disable SDL_VIDEODRIVER=dummy
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" \
   | tee -a "$OUT/gpu.txt"
