@@ -527,11 +527,17 @@ def child_solve(spec: dict[str, Any]) -> dict[str, Any]:
     if impl == "ours":
         config, learning_starts = ours_tuned_pendulum()
         train_ours(
-            env_id, config, learning_starts, spec["max_steps"], seed, clock, device=spec["device"]
+            env_id,
+            config,
+            learning_starts,
+            spec["max_steps"],
+            seed,
+            clock,
+            device=spec.get("device", "cpu"),
         )
     else:
         kwargs = sb3_kwargs(**ZOO_PENDULUM)
-        train_sb3(env_id, kwargs, spec["max_steps"], seed, clock, device=spec["device"])
+        train_sb3(env_id, kwargs, spec["max_steps"], seed, clock, device=spec.get("device", "cpu"))
     return {
         "env_id": env_id,
         "impl": impl,
@@ -556,11 +562,11 @@ def child_final_return(spec: dict[str, Any]) -> dict[str, Any]:
             steps,
             seed,
             Hook(),
-            device=spec["device"],
+            device=spec.get("device", "cpu"),
         )
     else:
         kwargs = sb3_kwargs(spec["lr"])
-        _, policy = train_sb3(env_id, kwargs, steps, seed, Hook(), device=spec["device"])
+        _, policy = train_sb3(env_id, kwargs, steps, seed, Hook(), device=spec.get("device", "cpu"))
     wall = time.perf_counter() - start
     report = evaluate(
         policy, make_vector_env(env_id, 1), spec["eval_episodes"], seed=seed + EVAL_SEED_OFFSET
