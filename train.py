@@ -90,10 +90,6 @@ def validate(cfg: TrainConfig) -> None:
         cfg.agent.validate()
     except ValueError as error:
         raise ConfigError(str(error)) from error
-    if cfg.compile and cfg.agent.update_backend != "autograd":
-        raise ConfigError(
-            "compile=true compiles the autograd update; add agent.update_backend=autograd"
-        )
 
 
 def crossed(step: int, previous: int, every: int) -> bool:

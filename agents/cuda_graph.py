@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from agents.manual_update import actor_steps, manual_update, policy_noise
+from agents.manual_update import actor_steps, manual_update, policy_noise, update_step
 from agents.replay_buffer import Batch
 
 if TYPE_CHECKING:
@@ -70,9 +70,6 @@ class GraphedUpdate:
         # Allocated, not drawn: drawing here would shift the generator against the eager path.
         noise = torch.empty(rows, agent.action_dim, device=agent.device)
         graph = torch.cuda.CUDAGraph()
-        num_updates = agent.num_updates
         with torch.cuda.graph(graph):
-            metrics = manual_update(agent, self.batch, noise)  # recorded, not run
-        agent.num_updates = num_updates
-        assert actor_steps(agent) == update_actor
+            metrics = update_step(agent, self.batch, noise, update_actor)  # recorded, not run
         return graph, noise, metrics

@@ -8,6 +8,7 @@ Metrics stay detached tensors; converting them to floats (a host sync) is the ca
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from agents.cuda_graph import GraphedUpdate
-from agents.manual_update import manual_update
+from agents.manual_update import manual_update, update_step
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
@@ -168,25 +169,39 @@ class SACAgent:
         self.alpha_optimizer = _adam([self.log_alpha], config.alpha_lr, self.device)
         self.obs_norm = RunningObsNorm(obs_dim, self.device) if config.normalize_obs else None
         self.num_updates = 0
-        # Views the manual update works on; they share storage with the modules' parameters.
-        self._actor_trunk = [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
-        self._critic_params = list(self.critic.parameters())
-        self._target_params = list(self.critic_target.parameters())
         self._graphed: GraphedUpdate | None = None
+        self._update_step: Callable[..., Metrics] | None = None  # set by compile()
         low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
         high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
         self.action_low, self.action_high = low, high
 
     def compile(self) -> None:
-        """torch.compile the networks' forward passes; state_dict keys stay unchanged.
+        """torch.compile the update; state_dict keys stay unchanged.
 
-        Only the autograd update (`update_backend="autograd"`) and `act` run these forwards.
-
-        Off by default: on a 2-core CPU it made an update slower (7.1 vs 4.7 ms, after ~22 s of
-        compiling; benchmarks/RESULTS.md).
+        Manual backend: the whole update (`update_step`, forward, backward, Adam and Polyak) as
+        one compiled graph, ~20 % faster per update on a 2-core CPU after ~20-30 s of compiling
+        (benchmarks/EXPERIMENTS.md); on CUDA it replaces the CUDA-graph replay. Autograd
+        backend: the networks' forwards (slower there: 7.1 vs 4.7 ms per update). Off by
+        default: a 20k-step Pendulum run ends before the compile time is paid back.
         """
+        if self.config.update_backend == "manual":
+            self._update_step = torch.compile(update_step)
+            return
         for net in (self.actor, self.critic, self.critic_target):
             net.forward = torch.compile(net.forward)
+
+    # What the manual update works on, read from the live modules (a caller may swap them).
+    @property
+    def _actor_trunk(self) -> list[nn.Linear]:
+        return [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
+
+    @property
+    def _critic_params(self) -> list[nn.Parameter]:
+        return list(self.critic.parameters())
+
+    @property
+    def _target_params(self) -> list[nn.Parameter]:
+        return list(self.critic_target.parameters())
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -209,10 +224,15 @@ class SACAgent:
                 obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
             )
         if cfg.update_backend == "manual":
-            if cfg.cuda_graphs and self.device.type == "cuda":
+            if type(self.actor) is not Actor:  # its backward is written for Actor's layout
+                raise ValueError(
+                    f"update_backend='manual' needs agents.networks.Actor, not "
+                    f"{type(self.actor).__name__}; use update_backend='autograd'"
+                )
+            if cfg.cuda_graphs and self.device.type == "cuda" and self._update_step is None:
                 self._graphed = self._graphed or GraphedUpdate(self)
                 return self._graphed(batch)
-            return manual_update(self, batch)
+            return manual_update(self, batch, step=self._update_step)
         alpha = self.alpha
         loss, metrics = critic_loss(
             self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma
@@ -260,8 +280,8 @@ class SACAgent:
                     f"eps has shape {tuple(eps_t.shape)}, expected {tuple(dist.mean.shape)}"
                 )
             action = dist.squash(eps_t)
-        else:
-            action = dist.rsample()[0]
+        else:  # rsample's action without its log-prob, which acting never needs
+            action = dist.squash(torch.randn_like(dist.mean))
         return action.cpu().numpy()
 
     def predict(

@@ -212,6 +212,8 @@ def _empty_agent(sac: SB3SAC, **kwargs: Any) -> SACAgent:
             "hidden_sizes": sac.hidden_sizes,
             "num_critics": sac.num_critics,
             "learn_alpha": sac.learn_alpha,
+            # SB3Actor clamps log σ where Actor squashes it; the manual backward assumes Actor.
+            "update_backend": "autograd",
             "init_alpha": math.exp(sac.log_alpha),
             "log_std_min": SB3_LOG_STD_MIN,
             "log_std_max": SB3_LOG_STD_MAX,
@@ -221,7 +223,7 @@ def _empty_agent(sac: SB3SAC, **kwargs: Any) -> SACAgent:
     agent.actor = SB3Actor(
         sac.obs_dim, sac.action_dim, sac.hidden_sizes, SB3_LOG_STD_MIN, SB3_LOG_STD_MAX
     ).to(agent.device)
-    agent.actor_optimizer = _adam(agent.actor.parameters(), config.actor_lr)  # new parameters
+    agent.actor_optimizer = _adam(agent.actor.parameters(), config.actor_lr, agent.device)
     return agent
 
 

@@ -449,6 +449,27 @@ def ours_update_ms(
     return chunked_ms(run, warmup, updates, chunks, device)
 
 
+def ours_compiled_update_ms(
+    env_id: str, prefill: int, warmup: int, updates: int, chunks: int, seed: int
+) -> tuple[float, list[float]]:
+    """compile=true: seconds until the first two compiled updates (actor step and not) are
+    done, then ms per update as ours_update_ms."""
+    agent, buffer = ours_prefilled(env_id, prefill, seed)
+    batch_size = agent.config.batch_size
+    for _ in range(2):  # the first update goes through optimizer.step() (Adam's state init)
+        agent.update(buffer.sample(batch_size))
+    agent.compile()
+    start = time.perf_counter()
+    agent.update(buffer.sample(batch_size))
+    compile_s = time.perf_counter() - start
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            agent.update(buffer.sample(batch_size))
+
+    return compile_s, chunked_ms(run, warmup, updates, chunks)
+
+
 def sb3_update_ms(
     env_id: str,
     prefill: int,
@@ -511,6 +532,9 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
     samples = ours_update_ms(*args, device) if impl == "ours" else sb3_update_ms(*args, device)
     out["ms_per_update"] = statistics.median(samples)
     out["ms_per_update_chunks"] = samples
+    if impl == "ours" and device == "cpu" and spec.get("compiled", True):
+        compile_s, compiled = ours_compiled_update_ms(*args)
+        out["compile_s"], out["ms_per_update_compiled"] = compile_s, statistics.median(compiled)
     if impl == "ours" and device == "cuda":  # what the CUDA graph saves, same process
         eager = ours_update_ms(*args, device, cuda_graphs=False)
         out["ms_per_update_no_cuda_graph"] = statistics.median(eager)
@@ -846,6 +870,15 @@ def render_markdown(results: dict[str, Any]) -> str:
                 f"| ms per update, ours without CUDA graphs (`agent.cuda_graphs=false`) | "
                 f"{fmt(statistics.median(eager))} | | | {', '.join(fmt(v) for v in eager)} | |"
             )
+        compiled = [r for r in results["runs"] if r["env_id"] == env_id and "compile_s" in r]
+        if compiled:
+            ms = [r["ms_per_update_compiled"] for r in compiled]
+            secs = [r["compile_s"] for r in compiled]
+            lines.append(
+                f"| ms per update, ours with `compile=true` (compile s: "
+                f"{', '.join(fmt(v) for v in secs)}) | {fmt(statistics.median(ms))} | | | "
+                f"{', '.join(fmt(v) for v in ms)} | |"
+            )
         lines.append("")
     lines += [
         "## FLOP floor",
@@ -1060,6 +1093,7 @@ def speed_runs(args: argparse.Namespace, base: dict[str, Any]) -> list[dict[str,
                     "update_warmup": args.update_warmup,
                     "chunks": args.chunks,
                     "matmul_calls": args.matmul_calls,
+                    "compiled": not args.quick,
                 }
                 run = run_child(spec)
                 runs.append(run)

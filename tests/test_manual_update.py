@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.manual_update import adam_step
 from agents.replay_buffer import Batch
 from agents.sac import SACAgent, SACConfig
 
@@ -109,3 +110,50 @@ def test_manual_update_terminal_rows_do_not_bootstrap() -> None:
 def test_update_backend_validated() -> None:
     with pytest.raises(ValueError, match="update_backend"):
         SACConfig(update_backend="jax").validate()
+
+
+def test_adam_step_equals_optimizer_step() -> None:
+    """The direct fused-Adam call updates weights and state exactly as `optimizer.step()`."""
+    torch.manual_seed(0)
+    weights = [torch.randn(8, 4, requires_grad=True), torch.randn(4, requires_grad=True)]
+    copies = [w.detach().clone().requires_grad_() for w in weights]
+    ours = torch.optim.Adam(weights, lr=1e-2, fused=True)
+    torch_optimizer = torch.optim.Adam(copies, lr=1e-2, fused=True)
+    for step in range(5):
+        grads = [torch.randn_like(w) for w in weights]
+        for w, c, g in zip(weights, copies, grads):
+            w.grad, c.grad = g.clone(), g.clone()
+        adam_step(ours)
+        torch_optimizer.step()
+        for w, c in zip(weights, copies):
+            assert torch.equal(w, c), step
+    for w, c in zip(weights, copies):
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(ours.state[w][key], torch_optimizer.state[c][key]), key
+
+
+def test_compiled_manual_update_matches_eager() -> None:
+    """compile=true compiles the whole manual update (Adam in plain ops): same results."""
+    _, eager = make_pair(3, 2, hidden_sizes=[16, 16])
+    _, compiled = make_pair(3, 2, hidden_sizes=[16, 16])
+    compiled.compile()
+    for step in range(3):  # the first update goes through optimizer.step() (Adam's state init)
+        batch = make_batch(3, 2, seed=step)
+        for agent in (eager, compiled):
+            torch.manual_seed(step)
+            agent.update(batch)
+    for name in ("actor", "critic", "critic_target", "critic_optimizer", "actor_optimizer"):
+        torch.testing.assert_close(
+            compiled.state_dict()[name], eager.state_dict()[name], rtol=1e-4, atol=1e-6
+        )
+    torch.testing.assert_close(compiled.log_alpha, eager.log_alpha, rtol=1e-4, atol=1e-6)
+
+
+def test_manual_update_refuses_other_actor_classes() -> None:
+    """Its backward is Actor's (tanh-squashed log σ); SB3Actor clamps: autograd must train it."""
+    from agents.sb3 import SB3Actor
+
+    _, agent = make_pair(3, 1)
+    agent.actor = SB3Actor(3, 1, [32, 32], -20.0, 2.0)
+    with pytest.raises(ValueError, match="update_backend='autograd'"):
+        agent.update(make_batch(3, 1, seed=0))

@@ -131,7 +131,6 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
         (["exploration.noise_beta=-1"], "exploration.noise_beta must be >= 0"),
         (["agent.update_backend=jax"], "agent.update_backend must be manual or autograd"),
-        (["compile=true"], "compile=true compiles the autograd update"),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
