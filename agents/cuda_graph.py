@@ -21,26 +21,45 @@ if TYPE_CHECKING:
 
 
 class GraphedUpdate:
-    """Callable like `manual_update(agent, batch)`; eager for the first `warmup` calls.
+    """Callable like `manual_update(agent, batch)`; each kind of update (with the actor step,
+    critic only) runs eagerly for its first `warmup` calls, then is recorded once and replayed.
 
-    The returned metrics are the graph's output tensors: the next replay overwrites them, so a
-    caller that keeps them across updates must clone them (train.py reads them right away).
+    A graph bakes in what it was recorded with: the modules and optimizers, their tensors, and
+    the hyperparameters (learning rates, gamma, tau, alpha settings). Those form each graph's
+    key, so changing any of them records a new graph instead of replaying a stale one.
+    The returned metrics are views of the graph's outputs: the next replay overwrites their
+    values, so a caller that keeps them across updates must clone them (train.py reads them
+    right away).
     """
 
     def __init__(self, agent: SACAgent, warmup: int = 3) -> None:
         if agent.device.type != "cuda":
             raise ValueError("CUDA graphs need a CUDA agent")
         self.agent = agent
-        self.warmup_left = warmup  # eager updates first: lazy state (Adam moments, cuBLAS) exists
+        self.warmup = warmup  # eager runs first, so lazy state (Adam moments, cuBLAS) exists
+        self.eager_runs: dict[bool, int] = {True: 0, False: 0}
         self.batch: Batch | None = None
-        # One graph per kind of update (with the actor step, critic only), each with its own
-        # memory pool: they may replay in any order.
-        self.graphs: dict[bool, tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]] = {}
+        # Each graph has its own memory pool: they may replay in any order.
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]] = {}
+
+    def _key(self, update_actor: bool) -> tuple:
+        agent, cfg = self.agent, self.agent.config
+        optimizers = (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer)
+        return (
+            update_actor,
+            *(id(m) for m in (agent.actor, agent.critic, agent.critic_target, *optimizers)),
+            *(o.param_groups[0]["lr"] for o in optimizers),
+            cfg.gamma,
+            cfg.tau,
+            cfg.learn_alpha,
+            agent.target_entropy,
+        )
 
     def __call__(self, batch: Batch) -> Metrics:
         agent = self.agent
-        if self.warmup_left > 0:
-            self.warmup_left -= 1
+        update_actor = actor_steps(agent)
+        if self.eager_runs[update_actor] < self.warmup:
+            self.eager_runs[update_actor] += 1
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):  # as torch.cuda.graphs' docs: warm up on a side stream
@@ -53,14 +72,15 @@ class GraphedUpdate:
         else:
             for static, fresh in zip(self.batch, batch):
                 static.copy_(fresh)
-        key = actor_steps(agent)
+        key = self._key(update_actor)
         if key not in self.graphs:
-            self.graphs[key] = self._capture(key)
+            self.graphs = {k: v for k, v in self.graphs.items() if k[1:] == key[1:]}
+            self.graphs[key] = self._capture(update_actor)
         graph, noise, metrics = self.graphs[key]
         policy_noise(agent, batch.action.shape[0], out=noise)
         graph.replay()
         agent.num_updates += 1
-        return metrics
+        return dict(metrics)  # a caller may edit its dict; the tensors are the graph's
 
     def _capture(self, update_actor: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
         agent = self.agent

@@ -40,8 +40,9 @@ def adam_step(optimizer: torch.optim.Adam) -> None:
     Why: `Optimizer.step`'s bookkeeping (hooks, grouping tensors by device, per-parameter checks)
     costs ~0.1 ms per call on a CPU, as much as the fused kernel itself; an update makes three
     calls. The state stays the optimizer's own (`exp_avg`, `exp_avg_sq`, `step`), so its
-    state_dict is unchanged. Anything unusual (first step, amsgrad, weight decay, a missing
-    gradient, several groups) goes through `optimizer.step()`.
+    state_dict is unchanged. Anything unusual (first step, amsgrad, weight decay, maximize,
+    differentiable, a missing gradient, several groups) goes through `optimizer.step()`.
+    Optimizer step hooks do not run on this path (the package registers none).
     """
     groups = optimizer.param_groups
     group = groups[0]
@@ -53,6 +54,7 @@ def adam_step(optimizer: torch.optim.Adam) -> None:
         or group["amsgrad"]
         or group["weight_decay"]
         or group["maximize"]
+        or group["differentiable"]
         or any(p.grad is None or p not in state for p in params)
     ):
         optimizer.step()

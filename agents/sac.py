@@ -190,7 +190,8 @@ class SACAgent:
         for net in (self.actor, self.critic, self.critic_target):
             net.forward = torch.compile(net.forward)
 
-    # What the manual update works on, read from the live modules (a caller may swap them).
+    # What the manual update works on, read from the live modules (a caller may swap them;
+    # a CUDA graph then records anew, see agents/cuda_graph.py).
     @property
     def _actor_trunk(self) -> list[nn.Linear]:
         return [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
@@ -320,6 +321,7 @@ class SACAgent:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore from `state_dict()`; a shape mismatch raises one clear ValueError."""
+        self._graphed = None  # recorded CUDA graphs point at the tensors about to be replaced
         dims = (state.get("obs_dim"), state.get("action_dim"))
         if dims != (self.obs_dim, self.action_dim):
             raise ValueError(
@@ -344,7 +346,6 @@ class SACAgent:
         for optimizer in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
             for group in optimizer.param_groups:  # the saved flag is the saving device's
                 group["capturable"] = self.device.type == "cuda"
-        self._graphed = None  # recorded graphs point at the tensors just replaced
         self.num_updates = int(state["num_updates"])
         saved_norm = state.get("obs_norm")
         if (saved_norm is None) != (self.obs_norm is None):

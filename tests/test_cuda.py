@@ -33,13 +33,22 @@ def make_batch(seed: int, device: str) -> Batch:
     return Batch(*(t.to(device) for t in batch))
 
 
-def run_updates(agent: SACAgent, steps: int) -> list[dict[str, float]]:
+def run_updates(agent: SACAgent, steps: int, seed: int = 0) -> list[dict[str, float]]:
+    """Seeded once: the noise of every update comes from one generator stream."""
+    torch.cuda.manual_seed(seed)
     out = []
     for step in range(steps):
-        torch.cuda.manual_seed(step)
         metrics = agent.update(make_batch(step, "cuda"))
         out.append({k: float(v) for k, v in metrics.items()})  # read before the next replay
     return out
+
+
+def assert_same_metrics(expected: list[dict], actual: list[dict]) -> None:
+    assert len(expected) == len(actual)
+    for e, a in zip(expected, actual):
+        assert set(e) == set(a)
+        for key in e:
+            assert a[key] == pytest.approx(e[key], rel=1e-4, abs=1e-5), key
 
 
 def assert_same_weights(a: SACAgent, b: SACAgent, atol: float = 1e-5) -> None:
@@ -50,19 +59,32 @@ def assert_same_weights(a: SACAgent, b: SACAgent, atol: float = 1e-5) -> None:
     torch.testing.assert_close(b.log_alpha, a.log_alpha, rtol=1e-4, atol=atol)
 
 
-@pytest.mark.parametrize("actor_update_every", [1, 2])
+@pytest.mark.parametrize("actor_update_every", [1, 2, 5])
 def test_cuda_graph_replay_matches_eager(actor_update_every: int) -> None:
     eager = make_agent("cuda", cuda_graphs=False, actor_update_every=actor_update_every)
     graphed = make_agent("cuda", cuda_graphs=True, actor_update_every=actor_update_every)
     graphed.load_state_dict(eager.state_dict())
-    eager_metrics, graphed_metrics = run_updates(eager, 12), run_updates(graphed, 12)
-    assert graphed._graphed is not None and graphed._graphed.graphs  # replays really happened
-    assert graphed.num_updates == eager.num_updates == 12
-    for e, g in zip(eager_metrics, graphed_metrics):
-        assert set(e) == set(g)
-        for key in e:
-            assert g[key] == pytest.approx(e[key], rel=1e-4, abs=1e-5), key
+    steps = 12 + 3 * actor_update_every  # past every kind's eager warm-up
+    eager_metrics, graphed_metrics = run_updates(eager, steps), run_updates(graphed, steps)
+    assert graphed._graphed is not None
+    assert len(graphed._graphed.graphs) == (1 if actor_update_every == 1 else 2)
+    assert graphed.num_updates == eager.num_updates == steps
+    assert_same_metrics(eager_metrics, graphed_metrics)
     assert_same_weights(eager, graphed)
+
+
+def test_cuda_graph_records_anew_when_settings_change() -> None:
+    """A learning-rate change after recording must reach the replayed update."""
+    eager = make_agent("cuda", cuda_graphs=False)
+    graphed = make_agent("cuda", cuda_graphs=True)
+    graphed.load_state_dict(eager.state_dict())
+    for agent in (eager, graphed):
+        run_updates(agent, 6)
+        for group in agent.critic_optimizer.param_groups:
+            group["lr"] = 1e-2
+    assert_same_metrics(run_updates(eager, 6, seed=1), run_updates(graphed, 6, seed=1))
+    assert_same_weights(eager, graphed)
+    assert len(graphed._graphed.graphs) == 1  # the stale graph was dropped
 
 
 def test_cuda_manual_update_matches_autograd() -> None:
@@ -75,16 +97,19 @@ def test_cuda_manual_update_matches_autograd() -> None:
 
 
 def test_cuda_graph_survives_load_state_dict() -> None:
-    """Loading a checkpoint replaces the optimizer state the graph recorded: it must re-record."""
+    """Loading a checkpoint replaces the optimizer state the graph recorded: it must re-record
+    and then replay exactly what an eager agent loaded from the same state computes."""
     agent = make_agent("cuda")
     run_updates(agent, 6)
     saved = copy.deepcopy(agent.state_dict())
-    before = run_updates(agent, 3)
+    run_updates(agent, 3, seed=5)
     agent.load_state_dict(saved)
     assert agent._graphed is None
-    after = run_updates(agent, 3)
-    for b, a in zip(before, after):
-        assert a["critic_loss"] == pytest.approx(b["critic_loss"], rel=1e-4, abs=1e-5)
+    eager = make_agent("cuda", cuda_graphs=False)
+    eager.load_state_dict(saved)
+    assert_same_metrics(run_updates(eager, 8, seed=1), run_updates(agent, 8, seed=1))
+    assert agent._graphed is not None and agent._graphed.graphs  # re-recorded, replayed
+    assert_same_weights(eager, agent)
     cpu = SACAgent(OBS_DIM, ACTION_DIM, agent.config, "cpu")
     cpu.load_state_dict(agent.state_dict())  # a GPU checkpoint resumes on CPU
     assert not any(g["capturable"] for g in cpu.critic_optimizer.param_groups)
