@@ -429,6 +429,19 @@ def ours_prefilled(env_id: str, prefill: int, seed: int, device: str = "cpu", **
     return agent, buffer
 
 
+def timed_updates(
+    agent: Any, buffer: Any, warmup: int, updates: int, chunks: int, device: str = "cpu"
+) -> list[float]:
+    """chunked_ms of `agent.update(buffer.sample(batch_size))`."""
+    batch_size = agent.config.batch_size
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            agent.update(buffer.sample(batch_size))
+
+    return chunked_ms(run, warmup, updates, chunks, device)
+
+
 def ours_update_ms(
     env_id: str,
     prefill: int,
@@ -440,34 +453,22 @@ def ours_update_ms(
     **overrides: Any,
 ) -> list[float]:
     agent, buffer = ours_prefilled(env_id, prefill, seed, device, **overrides)
-    batch_size = agent.config.batch_size
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            agent.update(buffer.sample(batch_size))
-
-    return chunked_ms(run, warmup, updates, chunks, device)
+    return timed_updates(agent, buffer, warmup, updates, chunks, device)
 
 
 def ours_compiled_update_ms(
     env_id: str, prefill: int, warmup: int, updates: int, chunks: int, seed: int
 ) -> tuple[float, list[float]]:
-    """compile=true: seconds until the first two compiled updates (actor step and not) are
-    done, then ms per update as ours_update_ms."""
+    """compile=true: seconds of the first compiled update (the compile), then ms per update as
+    ours_update_ms."""
     agent, buffer = ours_prefilled(env_id, prefill, seed)
-    batch_size = agent.config.batch_size
     for _ in range(2):  # the first update goes through optimizer.step() (Adam's state init)
-        agent.update(buffer.sample(batch_size))
+        agent.update(buffer.sample(agent.config.batch_size))
     agent.compile()
     start = time.perf_counter()
-    agent.update(buffer.sample(batch_size))
+    agent.update(buffer.sample(agent.config.batch_size))
     compile_s = time.perf_counter() - start
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            agent.update(buffer.sample(batch_size))
-
-    return compile_s, chunked_ms(run, warmup, updates, chunks)
+    return compile_s, timed_updates(agent, buffer, warmup, updates, chunks)
 
 
 def sb3_update_ms(
