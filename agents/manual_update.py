@@ -1,16 +1,17 @@
 """One SAC update with hand-written backward passes: the math of `agents.sac`'s losses, fewer ops.
 
-Why not autograd: at SAC's sizes (batch 256, 256x256 MLPs) on a CPU, an autograd update spends
-more time recording and replaying its graph of ~300 small ops than in the matmuls themselves
-(benchmarks/EXPERIMENTS.md, profile). The backward of a ReLU MLP is a handful of matmuls, so
-writing it out removes that overhead and lets the update skip work autograd cannot know to skip:
+Why not autograd: at SAC's sizes (batch 256, 256x256 MLPs) on a CPU, an update is a few hundred
+small ops, and their per-op cost rivals the matmuls: with tiny tensors, where only that cost is
+left, an autograd update takes 2.2 ms and this one 0.95 ms (benchmarks/EXPERIMENTS.md). The
+backward of a ReLU MLP is a handful of matmuls, so writing it out removes graph recording and
+replay and lets the update skip work autograd cannot know to skip:
 
 - the actor runs once on [obs; next_obs] (2B rows): its parameters do not change during the
   critic step, so the target's next actions and the actor step's actions share one forward;
 - the actor step's pass through the (frozen) critics computes the gradient w.r.t. the action
   columns of the input only, never the critics' weight gradients;
 - no graph, no saved-tensor bookkeeping, no zero_grad: gradients are written into `.grad` and
-  the same fused Adam optimizers step as with autograd.
+  the optimizers' own fused Adam kernel steps them (`adam_step`).
 
 `tests/test_manual_update.py` checks losses and every gradient against the autograd reference
 (`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
