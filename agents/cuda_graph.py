@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from agents.manual_update import actor_steps, manual_update, policy_noise, update_step
+from agents.manual_update import (
+    actor_steps,
+    manual_update,
+    noise_rows,
+    policy_noise,
+    update_step,
+)
 from agents.replay_buffer import Batch
 
 if TYPE_CHECKING:
@@ -85,8 +91,7 @@ class GraphedUpdate:
     def _capture(self, update_actor: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
         agent = self.agent
         assert self.batch is not None
-        batch_size = self.batch.action.shape[0]
-        rows = 2 * batch_size if update_actor else batch_size
+        rows = noise_rows(self.batch.action.shape[0], update_actor)
         # Allocated, not drawn: drawing here would shift the generator against the eager path.
         noise = torch.empty(rows, agent.action_dim, device=agent.device)
         graph = torch.cuda.CUDAGraph()

@@ -169,8 +169,9 @@ def _actor_backward(
     actor.log_std.weight.grad = torch.mm(grad_head.t(), features)
     actor.log_std.bias.grad = grad_head.sum(dim=0)
     grad = torch.addmm(torch.mm(grad_mean, actor.mu.weight), grad_head, actor.log_std.weight)
-    for index in range(len(agent._actor_trunk) - 1, -1, -1):
-        layer = agent._actor_trunk[index]
+    trunk = agent._actor_trunk  # built from the live module: once, not per layer
+    for index in range(len(trunk) - 1, -1, -1):
+        layer = trunk[index]
         grad = _relu_backward(grad, activations[index + 1], 0)
         layer.weight.grad = torch.mm(grad.t(), activations[index])
         layer.bias.grad = grad.sum(dim=0)
@@ -178,10 +179,15 @@ def _actor_backward(
             grad = torch.mm(grad, layer.weight)
 
 
+def noise_rows(batch_size: int, update_actor: bool) -> int:
+    """Rows of the update's ε: next_obs always, obs too when the actor steps."""
+    return 2 * batch_size if update_actor else batch_size
+
+
 def policy_noise(agent: SACAgent, batch_size: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """The update's ε ~ N(0, I): (2B, A) when the actor steps (rows [:B] for obs, [B:] for
     next_obs), else (B, A) for next_obs. Drawn next_obs rows first, as the autograd path does."""
-    rows = 2 * batch_size if actor_steps(agent) else batch_size
+    rows = noise_rows(batch_size, actor_steps(agent))
     if out is None:
         out = torch.empty(rows, agent.action_dim, device=agent.device)
     out[rows - batch_size :].normal_()
