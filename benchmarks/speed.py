@@ -82,9 +82,10 @@ Policy = Callable[[np.ndarray], np.ndarray]  # batched obs -> actions in [-1, 1]
 
 
 def ours_config(lr: float = SHARED["lr"], **overrides: Any):
+    """SHARED's hyperparameters as our SACConfig; `overrides` replace any field (e.g. sizes)."""
     from agents import SACConfig
 
-    return SACConfig(
+    fields = dict(
         batch_size=SHARED["batch_size"],
         buffer_size=SHARED["buffer_size"],
         gamma=SHARED["gamma"],
@@ -98,8 +99,8 @@ def ours_config(lr: float = SHARED["lr"], **overrides: Any):
         init_alpha=SHARED["init_alpha"],
         learn_alpha=True,
         target_entropy=None,
-        **overrides,
     )
+    return SACConfig(**(fields | overrides))
 
 
 def ours_tuned_pendulum() -> tuple[Any, int]:

@@ -162,3 +162,23 @@ def test_load_state_dict_shape_mismatch_raises():
     buffer.add(*_transitions(0, 2))
     with pytest.raises(ValueError):
         ReplayBuffer(6, OBS_DIM + 1, ACTION_DIM).load_state_dict(buffer.state_dict())
+
+
+def test_add_with_wrong_widths_raises_and_keeps_the_buffer() -> None:
+    buffer = ReplayBuffer(10, OBS_DIM, ACTION_DIM)
+    buffer.add(*_transitions(0, 3))
+    before = buffer.rows.clone()
+    obs, action, reward, next_obs, terminated = _transitions(3, 2)
+    with pytest.raises(ValueError, match="widths"):
+        buffer.add(obs, np.zeros((2, ACTION_DIM + 1)), reward, next_obs, terminated)
+    with pytest.raises(ValueError, match="widths"):
+        buffer.add(obs[:, :-1], action, reward, next_obs, terminated)
+    assert (buffer.position, buffer.size) == (3, 3)
+    assert torch.equal(buffer.rows[:3], before[:3])
+
+
+def test_add_of_no_transitions_is_a_no_op() -> None:
+    buffer = ReplayBuffer(10, OBS_DIM, ACTION_DIM)
+    empty = [np.zeros((0, OBS_DIM)), np.zeros((0, ACTION_DIM)), np.zeros(0)]
+    buffer.add(empty[0], empty[1], empty[2], empty[0], empty[2])
+    assert (buffer.position, buffer.size) == (0, 0)
