@@ -28,6 +28,7 @@ from agents.distributions import _HALF_LOG_2PI, tanh_log_abs_det_jacobian
 from agents.replay_buffer import Batch
 
 if TYPE_CHECKING:
+    from agents.networks import Actor
     from agents.sac import Metrics, SACAgent
 
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
@@ -146,9 +147,8 @@ class _Layers:
             self.biases.append(layer.bias)
 
 
-def _actor_forward(agent: SACAgent, trunk: _Layers, obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
+def _actor_forward(actor: Actor, trunk: _Layers, obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
     """Trunk activations (input first), mean, tanh of the log-std head, and log σ."""
-    actor = agent.actor
     activations = [obs]
     x = obs
     for weight, bias in zip(trunk.weights, trunk.biases):
@@ -159,6 +159,23 @@ def _actor_forward(agent: SACAgent, trunk: _Layers, obs: torch.Tensor) -> tuple[
     half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
     log_std = (unit + 1.0).mul_(half_range).add_(actor.log_std_min)  # as Actor.forward
     return activations, mean, unit, log_std
+
+
+@torch.no_grad()
+def actor_action(actor: Actor, obs: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
+    """tanh(mean) when eps is None, else tanh(mean + σ eps): `Actor(obs)`'s action in plain ops.
+
+    Why: acting runs once per env step; skipping seven `Module.__call__`s and the distribution
+    object took ~25 % off its cost (64x64 networks, one observation).
+    """
+    _, mean, _, log_std = _actor_forward(actor, _Layers(_linear_layers(actor.trunk)), obs)
+    if eps is None:
+        return mean.tanh_()
+    return torch.addcmul(mean, log_std.exp_(), eps).tanh_()
+
+
+def _linear_layers(trunk: torch.nn.Module) -> list[torch.nn.Linear]:
+    return [m for m in trunk if isinstance(m, torch.nn.Linear)]
 
 
 def _critic_forward(layers: _Layers, x: torch.Tensor) -> list[torch.Tensor]:
@@ -281,7 +298,7 @@ def update_step(agent: SACAgent, batch: Batch, noise: torch.Tensor, update_actor
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
     actor_input = torch.cat([batch.obs, batch.next_obs]) if update_actor else batch.next_obs
     trunk = _Layers(agent._actor_trunk)
-    activations, mean, unit, log_std = _actor_forward(agent, trunk, actor_input)
+    activations, mean, unit, log_std = _actor_forward(agent.actor, trunk, actor_input)
     std = log_std.exp()
     pre_tanh = torch.addcmul(mean, std, noise)
     action = torch.tanh(pre_tanh)

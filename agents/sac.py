@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from agents.cuda_graph import GraphedUpdate
-from agents.manual_update import manual_update, update_step
+from agents.manual_update import actor_action, manual_update, update_step
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
@@ -270,19 +270,20 @@ class SACAgent:
 
         `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
         """
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        dist = self.actor(self.normalize(obs_t))
-        if deterministic:
-            action = dist.mode
-        elif eps is not None:
+        obs_t = self.normalize(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        eps_t = None  # None: the deterministic action tanh(mean)
+        if not deterministic and eps is None:
+            eps_t = torch.randn(obs_t.shape[0], self.action_dim, device=self.device)
+        elif not deterministic:
             eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
-            if eps_t.shape != dist.mean.shape:  # no silent broadcasting of one eps to all envs
-                raise ValueError(
-                    f"eps has shape {tuple(eps_t.shape)}, expected {tuple(dist.mean.shape)}"
-                )
-            action = dist.squash(eps_t)
-        else:  # rsample's action without its log-prob, which acting never needs
-            action = dist.squash(torch.randn_like(dist.mean))
+            expected = (obs_t.shape[0], self.action_dim)
+            if eps_t.shape != expected:  # no silent broadcasting of one eps to all envs
+                raise ValueError(f"eps has shape {tuple(eps_t.shape)}, expected {expected}")
+        if type(self.actor) is Actor:  # the same action in plain ops, per env step (see there)
+            action = actor_action(self.actor, obs_t, eps_t)
+        else:  # e.g. an imported SB3 actor: through its distribution
+            dist = self.actor(obs_t)
+            action = dist.mode if eps_t is None else dist.squash(eps_t)
         return action.cpu().numpy()
 
     def predict(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agents.manual_update import _adam_math, adam_step
+from agents.manual_update import _adam_math, actor_action, adam_step
 from agents.replay_buffer import Batch
 from agents.sac import SACAgent, SACConfig
 
@@ -181,3 +181,22 @@ def test_adam_math_equals_optimizer_step() -> None:
         reference.step()
         for w, c in zip(weights, copies):
             torch.testing.assert_close(w, c, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("hidden_sizes", [[16], [32, 24, 8]])
+def test_actor_action_is_the_distributions_action(hidden_sizes: list[int]) -> None:
+    """act()'s plain-op forward equals Actor(obs)'s TanhNormal: mode, and squash of a given eps."""
+    torch.manual_seed(3)
+    agent = SACAgent(5, 3, SACConfig(hidden_sizes=hidden_sizes, log_std_min=-3.0, log_std_max=1.0))
+    obs = torch.randn(7, 5) * 3.0
+    eps = torch.randn(7, 3)
+    with torch.no_grad():
+        dist = agent.actor(obs)
+        torch.testing.assert_close(actor_action(agent.actor, obs, None), dist.mode)
+        torch.testing.assert_close(actor_action(agent.actor, obs, eps), dist.squash(eps))
+    # act() draws eps from the global generator, as randn of the action's shape.
+    torch.manual_seed(11)
+    action = agent.act(obs.numpy())
+    torch.manual_seed(11)
+    expected = dist.squash(torch.randn(7, 3))
+    torch.testing.assert_close(torch.from_numpy(action), expected)
