@@ -66,6 +66,9 @@ class ReplayBuffer:
         n = len(reward)
         if n == 0:  # e.g. an autoreset step of every env: nothing to store
             return
+        for name, value in zip(_FIELDS, fields):  # reshape below must not regroup numbers
+            if len(value) != n:
+                raise ValueError(f"{name} has {len(value)} leading rows, the reward has {n}")
         if all(isinstance(v, np.ndarray) for v in fields):  # the env loop's case: one numpy concat
             parts = [np.asarray(v, dtype=np.float32).reshape(n, -1) for v in fields]
         else:

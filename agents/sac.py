@@ -266,16 +266,20 @@ class SACAgent:
     def act(
         self, obs: np.ndarray, deterministic: bool = False, eps: np.ndarray | None = None
     ) -> np.ndarray:
-        """Batched actions in [-1, 1] for observations of shape (N, obs_dim).
+        """Batched actions in [-1, 1] for observations of shape (N, obs_dim); (action_dim,) for
+        one (obs_dim,) observation.
 
         `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
         """
-        obs_t = self.normalize(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        single = obs_t.dim() == 1  # one unbatched observation: one unbatched action
+        obs_t = self.normalize(obs_t.unsqueeze(0) if single else obs_t)
         eps_t = None  # None: the deterministic action tanh(mean)
         if not deterministic and eps is None:
             eps_t = torch.randn(obs_t.shape[0], self.action_dim, device=self.device)
         elif not deterministic:
             eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
+            eps_t = eps_t.unsqueeze(0) if single and eps_t.dim() == 1 else eps_t
             expected = (obs_t.shape[0], self.action_dim)
             if eps_t.shape != expected:  # no silent broadcasting of one eps to all envs
                 raise ValueError(f"eps has shape {tuple(eps_t.shape)}, expected {expected}")
@@ -284,7 +288,7 @@ class SACAgent:
         else:  # e.g. an imported SB3 actor: through its distribution
             dist = self.actor(obs_t)
             action = dist.mode if eps_t is None else dist.squash(eps_t)
-        return action.cpu().numpy()
+        return (action[0] if single else action).cpu().numpy()
 
     def predict(
         self,

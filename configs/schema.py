@@ -69,6 +69,6 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     log_every: int = 1000  # env steps between scalar logs (each log is one host sync)
     resume: Optional[str] = None  # run dir or checkpoint file to continue from
-    compile: bool = False  # torch.compile the networks (slower on small CPUs; see benchmarks/)
+    compile: bool = False  # torch.compile the update (pays off in long CPU runs; see benchmarks/)
     torch_threads: Optional[int] = None  # None: torch's default (all cores); 1 for parallel runs
     progress: bool = True  # tqdm bar (hidden anyway when stderr is not a terminal)

@@ -6,6 +6,8 @@ same policy noise; every loss metric and every gradient must agree to float32 ro
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -112,24 +114,52 @@ def test_update_backend_validated() -> None:
         SACConfig(update_backend="jax").validate()
 
 
+def _step_both(ours, reference, weights, copies, step_ours=adam_step) -> None:
+    grads = [torch.randn_like(w) for w in weights]
+    for w, c, g in zip(weights, copies, grads):
+        w.grad, c.grad = g.clone(), g.clone()
+    step_ours(ours)
+    reference.step()
+
+
+def _assert_same(ours, reference, weights, copies) -> None:
+    for w, c in zip(weights, copies):
+        assert torch.equal(w, c)
+        for key in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(ours.state[w][key], reference.state[c][key]), key
+
+
 def test_adam_step_equals_optimizer_step() -> None:
-    """The direct fused-Adam call updates weights and state exactly as `optimizer.step()`."""
+    """The direct fused-Adam call updates weights and state exactly as `optimizer.step()`,
+    also after the events that replace the step counters it shares (state loads, deep copies)
+    and after a plain `optimizer.step()` on the shared counters."""
     torch.manual_seed(0)
     weights = [torch.randn(8, 4, requires_grad=True), torch.randn(4, requires_grad=True)]
     copies = [w.detach().clone().requires_grad_() for w in weights]
     ours = torch.optim.Adam(weights, lr=1e-2, fused=True)
-    torch_optimizer = torch.optim.Adam(copies, lr=1e-2, fused=True)
-    for step in range(5):
-        grads = [torch.randn_like(w) for w in weights]
-        for w, c, g in zip(weights, copies, grads):
-            w.grad, c.grad = g.clone(), g.clone()
-        adam_step(ours)
-        torch_optimizer.step()
-        for w, c in zip(weights, copies):
-            assert torch.equal(w, c), step
-    for w, c in zip(weights, copies):
-        for key in ("exp_avg", "exp_avg_sq", "step"):
-            assert torch.equal(ours.state[w][key], torch_optimizer.state[c][key]), key
+    reference = torch.optim.Adam(copies, lr=1e-2, fused=True)
+    for _ in range(5):
+        _step_both(ours, reference, weights, copies)
+        _assert_same(ours, reference, weights, copies)
+    _step_both(ours, reference, weights, copies, step_ours=torch.optim.Adam.step)
+    _assert_same(ours, reference, weights, copies)
+    assert ours.state[weights[0]]["step"].item() == 6.0
+
+    ours.load_state_dict(copy.deepcopy(reference.state_dict()))  # new step tensors: rebuilt
+    for _ in range(2):
+        _step_both(ours, reference, weights, copies)
+        _assert_same(ours, reference, weights, copies)
+
+    holder = {"weights": weights, "optimizer": ours}
+    clone = copy.deepcopy(holder)  # a deep copy keeps its own counter; the original is untouched
+    clone_weights, clone_optimizer = clone["weights"], clone["optimizer"]
+    for w in clone_weights:
+        w.grad = torch.ones_like(w)
+    adam_step(clone_optimizer)
+    assert clone_optimizer.state[clone_weights[0]]["step"].item() == 9.0
+    assert ours.state[weights[0]]["step"].item() == 8.0
+    _step_both(ours, reference, weights, copies)
+    _assert_same(ours, reference, weights, copies)
 
 
 def test_compiled_manual_update_matches_eager() -> None:
@@ -200,3 +230,16 @@ def test_actor_action_is_the_distributions_action(hidden_sizes: list[int]) -> No
     torch.manual_seed(11)
     expected = dist.squash(torch.randn(7, 3))
     torch.testing.assert_close(torch.from_numpy(action), expected)
+
+
+def test_act_on_one_unbatched_observation() -> None:
+    """A (obs_dim,) observation gives one (action_dim,) action, the same as its (1, obs_dim) batch."""
+    agent = SACAgent(4, 2, SACConfig(hidden_sizes=[16]))
+    obs = torch.randn(4).numpy()
+    torch.manual_seed(5)
+    single = agent.act(obs)
+    torch.manual_seed(5)
+    batched = agent.act(obs[None])
+    assert single.shape == (2,)
+    torch.testing.assert_close(torch.from_numpy(single), torch.from_numpy(batched[0]))
+    assert agent.act(obs, deterministic=True).shape == (2,)

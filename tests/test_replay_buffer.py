@@ -173,6 +173,8 @@ def test_add_with_wrong_widths_raises_and_keeps_the_buffer() -> None:
         buffer.add(obs, np.zeros((2, ACTION_DIM + 1)), reward, next_obs, terminated)
     with pytest.raises(ValueError, match="widths"):
         buffer.add(obs[:, :-1], action, reward, next_obs, terminated)
+    with pytest.raises(ValueError, match="leading"):  # (obs_dim, N): as many numbers, wrong rows
+        buffer.add(obs, action, reward, next_obs.T.copy(), terminated)
     assert (buffer.position, buffer.size) == (3, 3)
     assert torch.equal(buffer.rows[:3], before[:3])
 
