@@ -98,9 +98,9 @@ def _step_counter(
     (first step, `load_state_dict`).
     """
     cached = getattr(optimizer, "_shared_step", None)
-    if cached is not None and len(cached[1]) == len(steps):
-        if all(a is b for a, b in zip(cached[1], steps)):
-            return cached
+    unchanged = cached is not None and len(cached[1]) == len(steps)
+    if unchanged and all(a is b for a, b in zip(cached[1], steps)):
+        return cached
     shared = torch.stack([step.detach().reshape(()) for step in steps])
     views = [shared[i] for i in range(len(steps))]
     for state, view in zip(states, views):
@@ -147,7 +147,9 @@ class _Layers:
             self.biases.append(layer.bias)
 
 
-def _actor_forward(actor: Actor, trunk: _Layers, obs: torch.Tensor) -> tuple[list[torch.Tensor], ...]:
+def _actor_forward(
+    actor: Actor, trunk: _Layers, obs: torch.Tensor
+) -> tuple[list[torch.Tensor], ...]:
     """Trunk activations (input first), mean, tanh of the log-std head, and log σ."""
     activations = [obs]
     x = obs
@@ -168,14 +170,10 @@ def actor_action(actor: Actor, obs: torch.Tensor, eps: torch.Tensor | None) -> t
     Why: acting runs once per env step; skipping seven `Module.__call__`s and the distribution
     object took ~25 % off its cost (64x64 networks, one observation).
     """
-    _, mean, _, log_std = _actor_forward(actor, _Layers(_linear_layers(actor.trunk)), obs)
+    _, mean, _, log_std = _actor_forward(actor, _Layers(actor.trunk_linears), obs)
     if eps is None:
         return mean.tanh_()
     return torch.addcmul(mean, log_std.exp_(), eps).tanh_()
-
-
-def _linear_layers(trunk: torch.nn.Module) -> list[torch.nn.Linear]:
-    return [m for m in trunk if isinstance(m, torch.nn.Linear)]
 
 
 def _critic_forward(layers: _Layers, x: torch.Tensor) -> list[torch.Tensor]:
@@ -184,9 +182,7 @@ def _critic_forward(layers: _Layers, x: torch.Tensor) -> list[torch.Tensor]:
     activations = [x.unsqueeze(0).expand(weights[0].shape[0], *x.shape)]
     last = len(weights) - 1
     for index in range(last):
-        activations.append(
-            torch.baddbmm(biases[index], activations[-1], weights[index]).relu_()
-        )
+        activations.append(torch.baddbmm(biases[index], activations[-1], weights[index]).relu_())
     activations.append(torch.baddbmm(biases[last], activations[-1], weights[last]))
     return activations
 
@@ -297,7 +293,7 @@ def update_step(agent: SACAgent, batch: Batch, noise: torch.Tensor, update_actor
     alpha = agent.alpha
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
     actor_input = torch.cat([batch.obs, batch.next_obs]) if update_actor else batch.next_obs
-    trunk = _Layers(agent._actor_trunk)
+    trunk = _Layers(agent.actor.trunk_linears)
     activations, mean, unit, log_std = _actor_forward(agent.actor, trunk, actor_input)
     std = log_std.exp()
     pre_tanh = torch.addcmul(mean, std, noise)

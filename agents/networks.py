@@ -41,6 +41,11 @@ class Actor(nn.Module):
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
 
+    @property
+    def trunk_linears(self) -> list[nn.Linear]:
+        """The trunk's Linear layers in order (the ReLUs between them hold no parameters)."""
+        return [m for m in self.trunk if isinstance(m, nn.Linear)]
+
     def forward(self, obs: torch.Tensor) -> TanhNormal:
         features = self.trunk(obs)
         # Squash log σ smoothly into [min, max] (as in pytorch_sac / CleanRL) rather than clamping,

@@ -31,8 +31,7 @@ class ReplayBuffer:
             raise ValueError(f"replay buffer capacity must be >= 1, got {capacity}")
         self.capacity = capacity
         self.device = torch.device(device)
-        widths = {"obs": obs_dim, "action": action_dim, "reward": 1, "next_obs": obs_dim}
-        widths["terminated"] = 1
+        widths = dict(obs=obs_dim, action=action_dim, reward=1, next_obs=obs_dim, terminated=1)
         # One (capacity, width) row tensor; each field is a column view of it. Why: a sample is
         # then one gather of B rows instead of one per field, and an add one row copy; at batch
         # 256 a gather costs ~12 µs of overhead, so five of them were a few % of a small update.

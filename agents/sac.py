@@ -193,10 +193,6 @@ class SACAgent:
     # What the manual update works on, read from the live modules (a caller may swap them;
     # a CUDA graph then records anew, see agents/cuda_graph.py).
     @property
-    def _actor_trunk(self) -> list[nn.Linear]:
-        return [m for m in self.actor.trunk if isinstance(m, nn.Linear)]
-
-    @property
     def _critic_params(self) -> list[nn.Parameter]:
         return list(self.critic.parameters())
 
@@ -277,7 +273,7 @@ class SACAgent:
         eps_t = None  # None: the deterministic action tanh(mean)
         if not deterministic and eps is None:
             eps_t = torch.randn(obs_t.shape[0], self.action_dim, device=self.device)
-        elif not deterministic:
+        elif not deterministic:  # given noise, e.g. colored
             eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
             eps_t = eps_t.unsqueeze(0) if single and eps_t.dim() == 1 else eps_t
             expected = (obs_t.shape[0], self.action_dim)

@@ -233,7 +233,7 @@ def test_actor_action_is_the_distributions_action(hidden_sizes: list[int]) -> No
 
 
 def test_act_on_one_unbatched_observation() -> None:
-    """A (obs_dim,) observation gives one (action_dim,) action, the same as its (1, obs_dim) batch."""
+    """One (obs_dim,) observation gives one (action_dim,) action, as its (1, obs_dim) batch does."""
     agent = SACAgent(4, 2, SACConfig(hidden_sizes=[16]))
     obs = torch.randn(4).numpy()
     torch.manual_seed(5)
