@@ -2,9 +2,9 @@
 
 Pendulum-v1 calibration (its config file, 64x64 networks, seeds 0-3, 2026-11-25): final
 deterministic eval returns (5 episodes) after 5,000 steps were -74.9, -163.4, -99.8, -147.2 (about
-9 s each on 2 cores); after 4,000 steps seed 2 was still at -471.9, hence 5,000. Random
-exploration scores about -1,000 to -1,600. The threshold sits well below the worst seed and far
-above random.
+9 s each on 2 cores; rechecked on 2026-11-30's code: -75.0, -163.7, -100.1, -147.6); after
+4,000 steps seed 2 was still at -471.9, hence 5,000. Random exploration scores about -1,000 to
+-1,600. The threshold sits well below the worst seed and far above random.
 
 MountainCarContinuous-v0 calibration (its config file with pink exploration noise, 15,000 steps,
 seeds 0-2, 2026-11-25): 92.6, 92.7, 93.5 (about 70 s each). A policy that never reaches the flag
