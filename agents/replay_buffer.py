@@ -37,8 +37,9 @@ class ReplayBuffer:
         # 256 a gather costs ~12 µs of overhead, so five of them were a few % of a small update.
         # `empty`, not `zeros`: untouched pages stay unallocated (only [:size] is ever read).
         self._widths = list(widths.values())
-        self.width = sum(self._widths)
-        self.rows = torch.empty((capacity, self.width), dtype=torch.float32, device=self.device)
+        self.rows = torch.empty(
+            (capacity, sum(self._widths)), dtype=torch.float32, device=self.device
+        )
         self._columns: dict[str, slice | int] = {}
         offset = 0
         for name, width in widths.items():
