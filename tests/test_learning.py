@@ -2,10 +2,10 @@
 
 Pendulum-v1 calibration (its config file: 64x64 networks, tau 0.02, gamma 0.98, init_alpha 0.1;
 seeds 0-3, 2026-11-30): final deterministic eval returns (5 episodes) after 5,000 steps were -74.2,
--160.6, -96.9, -140.5 (about 9 s each on 2 cores). With the SAC defaults for tau, gamma and
-init_alpha (2026-11-25) they were -74.9, -163.4, -99.8, -147.2, and after 4,000 steps seed 2 was
-still at -471.9, hence 5,000. Random exploration scores about -1,000 to -1,600. The threshold sits
-well below the worst seed and far above random.
+-160.6, -96.9, -140.5 (10-11 s of wall time each on 2 cores). With the SAC defaults for tau,
+gamma and init_alpha (2026-11-25) they were -74.9, -163.4, -99.8, -147.2, and after 4,000 steps
+seed 2 was still at -471.9, hence 5,000. Random exploration scores about -1,000 to -1,600. The
+threshold sits well below the worst seed and far above random.
 
 MountainCarContinuous-v0 calibration (its config file with pink exploration noise, 15,000 steps,
 seeds 0-2, 2026-11-25): 92.6, 92.7, 93.5 (about 70 s each). A policy that never reaches the flag
