@@ -845,7 +845,19 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"{s['prefill']:,} random transitions, after {s['update_warmup']} warm-up updates; "
         "sampling included for both. Ratios: ours/SB3, and SB3/ours (speedup) for times.",
         "",
+        *render_speed(results),
+        *render_solve(results),
+        *render_sample_efficiency(results),
+        *render_profile(results),
     ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_speed(results: dict[str, Any]) -> list[str]:
+    """Per-env speed tables and the FLOP floor; one line when no speed runs were asked for."""
+    if not results["runs"]:
+        return ["## Speed", "", "Skipped (--repeats 0).", ""]
+    lines: list[str] = []
     for env_id, metrics in results["summary"].items():
         lines += [
             f"## {env_id}",
@@ -912,13 +924,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             + ", ".join(f"{k} {statistics.median(r[k] for r in rates):.1f}" for k in rates[0])
             + ".",
         ]
-    lines += [
-        "",
-        *render_solve(results),
-        *render_sample_efficiency(results),
-        *render_profile(results),
-    ]
-    return "\n".join(lines).rstrip() + "\n"
+    return [*lines, ""]
 
 
 def render_solve(results: dict[str, Any]) -> list[str]:
