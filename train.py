@@ -20,6 +20,7 @@ import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -363,8 +364,15 @@ class Trainer:
         self.last_eval, self.last_eval_step = report, self.step
         return report
 
-    def train(self, logger: RunLogger) -> dict[str, Any]:
-        """Act, store, update until total_steps; eval, log and checkpoint on their schedules."""
+    def train(
+        self, logger: RunLogger, on_step: Callable[[int], bool] | None = None
+    ) -> dict[str, Any]:
+        """Act, store, update until total_steps; eval, log and checkpoint on their schedules.
+
+        `on_step(step)` runs after each env step's updates and logs; True ends training there,
+        as if total_steps were reached (benchmarks/ times windows and solve clocks this way, on
+        this very loop rather than a copy of it).
+        """
         cfg = self.cfg
         tracker = TransitionTracker(cfg.num_envs)
         # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
@@ -404,6 +412,8 @@ class Trainer:
                     self._log_eval(logger)
                 if crossed(self.step, previous, cfg.checkpoint.every):
                     self.save()
+                if on_step is not None and on_step(self.step):
+                    break
         except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
             what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"

@@ -7,9 +7,9 @@
 Never run by CI (tests/test_benchmark.py runs only --quick). What it measures, per run:
 
 - steady env-steps/s after learning starts: a window of --steps env steps (each with one
-  gradient update) after learning_starts + --warmup steps, in a training loop that does what
-  train.py's does (act, step, store, update; random actions before learning_starts). SB3 runs
-  its own `learn()`; a callback takes the same window's timestamps;
+  gradient update) after learning_starts + --warmup steps, in train.py's own training loop
+  (`Trainer.train`, W&B disabled; random actions before learning_starts). SB3 runs its own
+  `learn()`; a callback takes the same window's timestamps;
 - ms per gradient update on a prefilled buffer, sampling included on both sides: ours is
   `agent.update(buffer.sample(256))`, SB3's is `model.train(gradient_steps=K, batch_size=256)`,
   whose loop samples its replay buffer itself;
@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -104,15 +105,16 @@ def ours_config(lr: float = SHARED["lr"], **overrides: Any):
 
 
 def ours_tuned_pendulum() -> tuple[Any, int]:
-    """Our Pendulum-v1 settings: configs/agent/sac.yaml overridden by configs/env/Pendulum-v1."""
-    import yaml
+    """Our Pendulum-v1 settings as `python train.py env=Pendulum-v1` composes them (Hydra):
+    configs/agent/sac.yaml overridden by configs/env/Pendulum-v1.yaml."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
 
-    from agents import SACConfig
+    import train  # noqa: F401 - registers the typed schema (base_config) with Hydra
 
-    agent = yaml.safe_load((REPO / "configs/agent/sac.yaml").read_text())
-    env = yaml.safe_load((REPO / "configs/env/Pendulum-v1.yaml").read_text())
-    agent.update(env.get("agent", {}))
-    return SACConfig(**agent), int(env["learning_starts"])
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
+        cfg = OmegaConf.to_object(compose("config", overrides=["env=Pendulum-v1"]))
+    return cfg.agent, cfg.learning_starts
 
 
 def sb3_kwargs(
@@ -273,6 +275,34 @@ class SolveClock(Hook):
         return False
 
 
+def ours_train_config(
+    env_id: str, agent: Any, learning_starts: int, total_steps: int, seed: int, device: str
+) -> Any:
+    """train.py's TrainConfig for a benchmark run: W&B off, no progress bar, no evaluation or
+    checkpoint inside the run (both are timed separately, or paused out), logs every 1,000
+    steps as train.py's default; only the final evaluation and model files at the end."""
+    from configs.schema import (
+        CheckpointConfig,
+        EnvConfig,
+        EvalConfig,
+        TrainConfig,
+        WandbConfig,
+    )
+
+    return TrainConfig(
+        env=EnvConfig(id=env_id),
+        agent=agent,
+        eval=EvalConfig(every=0, episodes=1),
+        checkpoint=CheckpointConfig(every=0, save_buffer=False),
+        wandb=WandbConfig(mode="disabled"),
+        seed=seed,
+        total_steps=total_steps,
+        learning_starts=learning_starts,
+        device=device,
+        progress=False,
+    )
+
+
 def train_ours(
     env_id: str,
     config: Any,
@@ -280,54 +310,30 @@ def train_ours(
     total_steps: int,
     seed: int,
     hook: Hook,
-    log_every: int = 1000,
     device: str = "cpu",
 ) -> tuple[Any, Policy]:
-    """train.py's Trainer.train loop (one env; no W&B, checkpoints or eval), step for step."""
-    import torch
+    """train.py's own `Trainer.train` (one env, W&B disabled; `ours_train_config`), with `hook`
+    called after every env step: what is timed is the loop users run, not a copy of it."""
+    import train
 
-    from agents import SACAgent
-    from agents.replay_buffer import ReplayBuffer
-    from envs import TransitionTracker, env_spaces, make_vector_env
-
-    torch.manual_seed(seed)
-    np_rng = np.random.default_rng(seed)
-    spaces = env_spaces(env_id)
-    envs = make_vector_env(env_id, 1)
-    agent = SACAgent(
-        spaces.obs_dim, spaces.action_dim, config, device, spaces.action_low, spaces.action_high
-    )
-    buffer = ReplayBuffer(config.buffer_size, spaces.obs_dim, spaces.action_dim, device)
-    tracker = TransitionTracker(1)
+    cfg = ours_train_config(env_id, config, learning_starts, total_steps, seed, device)
+    run_dir = Path(tempfile.mkdtemp(prefix="sac-bench-run-"))
+    trainer = train.Trainer(cfg, {}, run_dir)
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return agent.act(obs, deterministic=True)
+        return trainer.agent.act(obs, deterministic=True)
 
-    hook.start()
-    obs, _ = envs.reset(seed=seed)
-    step, update_debt, metrics = 0, 0.0, {}
-    while step < total_steps:
-        if step < learning_starts:
-            action = np_rng.uniform(-1.0, 1.0, (1, spaces.action_dim)).astype(np.float32)
-        else:
-            action = agent.act(obs)
-        next_obs, reward, terminated, truncated, info = envs.step(action)
-        buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
-        obs, step = next_obs, step + 1
-        if "episode" in info:  # train.py logs each finished episode's return and length
-            for i in np.flatnonzero(info["_episode"]):
-                _ = float(info["episode"]["r"][i]), int(info["episode"]["l"][i])
-        if step > learning_starts and len(buffer) > 0:
-            update_debt += config.utd
-            while update_debt >= 1.0:
-                metrics = agent.update(buffer.sample(config.batch_size))
-                update_debt -= 1.0
-        if step % log_every == 0:  # train.py's one host sync per log interval
-            _ = {k: float(v) for k, v in metrics.items()}
-        if hook(step, policy):
-            break
-    envs.close()
-    return agent, policy
+    try:
+        logger = train.RunLogger(run_dir, cfg, {})
+        try:
+            hook.start()
+            trainer.train(logger, on_step=lambda step: hook(step, policy))
+        finally:
+            logger.close({})
+    finally:
+        trainer.close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return trainer.agent, policy
 
 
 def train_sb3(

@@ -104,6 +104,41 @@ def test_utd_counts_updates_over_all_envs(tmp_path: Path) -> None:
     assert summary["updates"] == 100
 
 
+def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
+    """`Trainer.train(on_step=...)`, the hook benchmarks/ times train.py's own loop with: it sees
+    every env step after that step's update, and True stops the run there, final eval and
+    model files included."""
+    import train
+    from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
+
+    cfg = TrainConfig(
+        env=EnvConfig(id="Pendulum-v1"),
+        agent=SACConfig(hidden_sizes=(32, 32), batch_size=32),
+        eval=EvalConfig(every=0, episodes=1),
+        wandb=WandbConfig(mode="disabled"),
+        total_steps=300,
+        learning_starts=100,
+        progress=False,
+    )
+    trainer = train.Trainer(cfg, {}, tmp_path)
+    seen: list[tuple[int, int]] = []
+
+    def on_step(step: int) -> bool:
+        seen.append((step, trainer.agent.num_updates))
+        return step == 150
+
+    logger = train.RunLogger(tmp_path, cfg, {})
+    try:
+        summary = trainer.train(logger, on_step=on_step)
+    finally:
+        logger.close({})
+        trainer.close()
+    assert [step for step, _ in seen] == list(range(1, 151))
+    assert seen[99] == (100, 0) and seen[100] == (101, 1)  # updates start after learning_starts
+    assert summary["total_steps"] == 150 and summary["updates"] == 50
+    assert (tmp_path / "model.pt").is_file()
+
+
 def test_same_seed_same_result(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     run_train(a, *TINY, "seed=3")
