@@ -846,7 +846,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"**{json.dumps(sb3_kwargs())})` (SB3's default learning_starts is 100: set to 1000).",
         f"{s['repeats']} alternating repeats (ours, SB3, ours, SB3, ...), each a fresh process; "
         f"medians. Steady env-steps/s: env steps {first}..{first + s['steps']}"
-        " (one gradient update each). ms/update: median over "
+        " (one gradient update each), ours in train.py's own loop (`Trainer.train`, W&B "
+        "disabled), SB3 in its `learn()`. ms/update: median over "
         f"{s['chunks']} chunks of {s['updates'] // s['chunks']} updates on a buffer prefilled with "
         f"{s['prefill']:,} random transitions, after {s['update_warmup']} warm-up updates; "
         "sampling included for both. Ratios: ours/SB3, and SB3/ours (speedup) for times.",
