@@ -276,7 +276,13 @@ class SolveClock(Hook):
 
 
 def ours_train_config(
-    env_id: str, agent: Any, learning_starts: int, total_steps: int, seed: int, device: str
+    env_id: str,
+    agent: Any,
+    learning_starts: int,
+    total_steps: int,
+    seed: int,
+    device: str,
+    compile: bool = False,
 ) -> Any:
     """train.py's TrainConfig for a benchmark run: W&B off, no progress bar, no evaluation or
     checkpoint inside the run (both are timed separately, or paused out), logs every 1,000
@@ -300,6 +306,7 @@ def ours_train_config(
         learning_starts=learning_starts,
         device=device,
         progress=False,
+        compile=compile,
     )
 
 
@@ -311,12 +318,13 @@ def train_ours(
     seed: int,
     hook: Hook,
     device: str = "cpu",
+    compile: bool = False,
 ) -> tuple[Any, Policy]:
     """train.py's own `Trainer.train` (one env, W&B disabled; `ours_train_config`), with `hook`
     called after every env step: what is timed is the loop users run, not a copy of it."""
     import train
 
-    cfg = ours_train_config(env_id, config, learning_starts, total_steps, seed, device)
+    cfg = ours_train_config(env_id, config, learning_starts, total_steps, seed, device, compile)
     run_dir = Path(tempfile.mkdtemp(prefix="sac-bench-run-"))
     trainer = train.Trainer(cfg, {}, run_dir)
 
