@@ -29,10 +29,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-steps", type=int, default=10_000)
     args = parser.parse_args()
+    base, base_learning_starts = speed.ours_tuned_pendulum()  # composed once, by Hydra
     for name, overrides in json.loads(args.variants).items():
         overrides = dict(overrides)
-        base, learning_starts = speed.ours_tuned_pendulum()
-        learning_starts = overrides.pop("learning_starts", learning_starts)
+        learning_starts = overrides.pop("learning_starts", base_learning_starts)
         config = dataclasses.replace(base, **overrides)
         solved_steps = []
         for seed in args.seeds:
