@@ -7,8 +7,6 @@ checkpoint; loads use `weights_only=True` and turn every failure into one clear 
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +40,33 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def load_error_reason(error: Exception) -> str:
+    """Why `torch.load` could not read a file, in one line.
+
+    torch's weights-only failure is several lines of advice (among them to retry with
+    `weights_only=False`, which would run code from an untrusted file); its reason is the line
+    after "WeightsUnpickler error:". Other failures keep their first line and exception type.
+    """
+    message = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in message:
+        after = [line.strip() for line in message.split(marker, 1)[1].splitlines()]
+        reason = next((line for line in after if line), "")
+        return f"not a weights-only pickle ({reason})" if reason else "not a weights-only pickle"
+    first_line = next((line.strip() for line in message.splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint written by `save_checkpoint`."""
     path = resolve_checkpoint_path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError) as error:
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        raise CheckpointError(f"{path} is corrupt or not a checkpoint: {first_line}") from error
+    # Any exception: garbage bytes reach the unpickler's internals, which raise IndexError,
+    # UnicodeDecodeError, KeyError... as well as UnpicklingError and RuntimeError.
+    except Exception as error:  # noqa: BLE001 - every unreadable file gets the one-line error
+        reason = load_error_reason(error)
+        raise CheckpointError(f"{path} is corrupt or not a checkpoint: {reason}") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a SAC checkpoint of this project")
     if payload.get("version") != VERSION:

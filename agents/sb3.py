@@ -18,10 +18,8 @@ from __future__ import annotations
 import io
 import json
 import math
-import pickle
 import re
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agents.checkpoint import load_error_reason
 from agents.distributions import TanhNormal
 from agents.networks import Actor
 from agents.sac import SACAgent, SACConfig, _adam
@@ -88,19 +87,13 @@ def _read_zip(path: Path) -> tuple[Tensors, dict[str, Any], dict[str, Any]]:
 
             policy, variables = load("policy.pth"), load("pytorch_variables.pth")
             data = json.loads(archive.read("data")) if "data" in names else {}
-    except (
-        zipfile.BadZipFile,
-        zlib.error,
-        RuntimeError,
-        EOFError,
-        pickle.UnpicklingError,
-        OSError,
-        ValueError,
-    ) as error:
-        if isinstance(error, SB3FormatError):
-            raise
-        first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        raise SB3FormatError(f"{path} is corrupt or not an SB3 model zip: {first_line}") from error
+    except SB3FormatError:
+        raise
+    # Any exception: a damaged zip or pickle fails deep inside zipfile, zlib or the unpickler
+    # (BadZipFile, zlib.error, IndexError, UnicodeDecodeError, ...).
+    except Exception as error:  # noqa: BLE001 - every unreadable file gets the one-line error
+        reason = load_error_reason(error)
+        raise SB3FormatError(f"{path} is corrupt or not an SB3 model zip: {reason}") from error
     if not isinstance(policy, dict) or not isinstance(data, dict):
         raise SB3FormatError(f"{path} is not an SB3 model zip: unexpected policy.pth contents")
     return policy, variables if isinstance(variables, dict) else {}, data

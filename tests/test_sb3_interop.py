@@ -169,6 +169,12 @@ def _truncated(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:2000])
 
 
+def _text_policy(path: Path) -> None:
+    """A zip whose policy.pth is a line of text: torch's unpickler fails with an IndexError."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("policy.pth", "root:x:0:0:root:/root:/bin/bash\n")
+
+
 def _no_policy(path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("data", "{}")
@@ -189,6 +195,7 @@ def _no_policy(path: Path) -> None:
         (_truncated, "is corrupt or not an SB3 model zip"),
         (lambda p: p.write_bytes(b"not a zip"), "is corrupt or not an SB3 model zip"),
         (_no_policy, "is not an SB3 model zip: it has no policy.pth"),
+        (_text_policy, "is corrupt or not an SB3 model zip"),
     ],
 )  # fmt: skip
 def test_rejects_what_is_not_an_sb3_sac_mlp(tmp_path: Path, make, message: str) -> None:

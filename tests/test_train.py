@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from agents import SACAgent, SACConfig
-from agents.checkpoint import load_checkpoint
+from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.noise import ColoredNoise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,13 +184,38 @@ def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
-def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path) -> None:
+def _garbage_files() -> dict[str, bytes]:
+    """Files that are not checkpoints. Each fails inside torch.load in its own way: an
+    UnpicklingError, an IndexError from the unpickler's stack (a line of text), an EOFError."""
+    rng = np.random.default_rng(0)
+    return {
+        "bytes": b"definitely not a checkpoint",
+        "text": b"root:x:0:0:root:/root:/bin/bash\n",
+        "empty": b"",
+        **{f"random{i}": rng.integers(0, 256, 64, dtype=np.uint8).tobytes() for i in range(20)},
+    }
+
+
+def test_every_unreadable_file_is_one_checkpoint_error(tmp_path: Path) -> None:
+    for name, content in _garbage_files().items():
+        path = tmp_path / f"{name}.pt"
+        path.write_bytes(content)
+        with pytest.raises(CheckpointError) as raised:
+            load_checkpoint(path)
+        message = str(raised.value)
+        assert "is corrupt or not a checkpoint" in message and "\n" not in message, name
+        assert "weights_only" not in message, name  # not torch's advice to unpickle unsafely
+
+
+@pytest.mark.parametrize("content", [b"definitely not a checkpoint", b"root:x:0:0:root:/root\n"])
+def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"definitely not a checkpoint")
+    bad.write_bytes(content)
     result = run_train(tmp_path / "run", *TINY, f"resume={bad}", check=False)
     assert result.returncode != 0
     assert "is corrupt or not a checkpoint" in result.stderr
-    assert bad.read_bytes() == b"definitely not a checkpoint"
+    assert "Traceback" not in result.stderr
+    assert bad.read_bytes() == content
 
 
 def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
