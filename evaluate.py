@@ -169,6 +169,20 @@ def validate(cfg: EvaluateConfig) -> None:
             raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
         raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+    if not 0 <= cfg.seed < 2**62:  # torch takes 64-bit seeds, gymnasium non-negative ones
+        raise EvalError(f"seed must be in [0, 2**62), got {cfg.seed}")
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Refuse, before any rollout, a path whose folder cannot be made: the nearest existing
+    ancestor must be a folder we may write into (a file there fails only at the very end)."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise EvalError(f"{key}={path} cannot be written: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise EvalError(f"{key}={path} cannot be written: no write permission in {ancestor}")
 
 
 def _spaces(spec: EnvSpec, obs_dim: int, action_dim: int, source: str) -> EnvSpaces:
@@ -378,12 +392,14 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     if cfg.export_sb3 is not None:
         if Path(cfg.export_sb3).expanduser().resolve() == source.resolve():
             raise EvalError(f"export_sb3={cfg.export_sb3} would overwrite the model being read")
+        check_writable(Path(cfg.export_sb3).expanduser(), "export_sb3")
         path = export_sb3(agent, spec, cfg.export_sb3)
         print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
         return {"export_sb3": str(path)}
     out = report_path(cfg, source)
     if out.resolve() == source.resolve() or out.suffix != ".json":
         raise EvalError(f"output={out} must be a .json report path, not the model being read")
+    check_writable(out, "output")
     report = {
         "env_id": spec.id,
         "checkpoint": str(source) if cfg.checkpoint is not None else None,

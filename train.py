@@ -15,8 +15,10 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 
 import json  # noqa: E402
+import math  # noqa: E402
 import netrc  # noqa: E402
 import re  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -38,6 +40,7 @@ from agents.checkpoint import (  # noqa: E402
     FILENAME,
     CheckpointError,
     load_checkpoint,
+    resolve_checkpoint_path,
     save_checkpoint,
 )
 from agents.noise import ColoredNoise  # noqa: E402
@@ -75,6 +78,23 @@ def validate(cfg: TrainConfig) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
+    for key in ("max_episode_steps", "render_mode"):  # set by train.py itself
+        if key in cfg.env.kwargs:
+            where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
+            raise ConfigError(f"env.kwargs.{key} is not an env kwarg here; use {where}")
+    for key in ("max_episode_steps", "render_mode"):  # set by train.py itself
+        if key in cfg.env.kwargs:
+            where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
+            raise ConfigError(f"env.kwargs.{key} is not an env kwarg here; use {where}")
+    beta = cfg.exploration.noise_beta
+    if not math.isfinite(beta):
+        raise ConfigError(f"exploration.noise_beta must be finite, got {beta}")
+    # torch.manual_seed takes a 64-bit integer and gymnasium a non-negative one; env seeds are
+    # the seed plus the step count, eval seeds the seed plus eval.seed_offset: stay well inside.
+    eval_seed = cfg.seed + cfg.eval.seed_offset
+    for name, value in (("seed", cfg.seed), ("seed + eval.seed_offset", eval_seed)):
+        if not 0 <= value < 2**62:
+            raise ConfigError(f"{name} must be in [0, 2**62), got {value}")
     if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
         raise ConfigError("eval.episodes and eval.num_envs must be >= 1")
     if cfg.torch_threads is not None and cfg.torch_threads < 1:
@@ -99,6 +119,24 @@ def crossed(step: int, previous: int, every: int) -> bool:
 
 
 # ---------------------------------------------------------------------------- logging
+
+
+def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
+    """A run dir that holds another run's checkpoint is not trained into (its checkpoints and
+    metrics would be overwritten or mixed), unless this run resumes that very checkpoint."""
+    existing = run_dir / FILENAME
+    if not existing.exists():
+        return
+    if resume:
+        try:
+            if resolve_checkpoint_path(resume).resolve() == existing.resolve():
+                return
+        except CheckpointError:
+            pass  # reported by load_checkpoint, with its own message
+    raise ConfigError(
+        f"{run_dir} already holds a run ({FILENAME}); choose another hydra.run.dir, "
+        f"or add resume={run_dir} to continue that run there"
+    )
 
 
 def has_wandb_credentials() -> bool:
@@ -237,6 +275,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> None:
         validate(cfg)
         self.cfg, self.config_dict, self.run_dir = cfg, config_dict, run_dir
+        refuse_used_run_dir(run_dir, cfg.resume)
         resumed = load_checkpoint(cfg.resume) if cfg.resume else None  # fail before any work
         if cfg.torch_threads is not None:
             # Measured (2-core CPU, 256x256, batch 256): 2 threads 5.4 ms/update, 1 thread 7.3 ms;
@@ -263,9 +302,15 @@ class Trainer:
         )
         if cfg.compile:
             self.agent.compile()
-        self.buffer = ReplayBuffer(
-            cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
-        )
+        try:
+            self.buffer = ReplayBuffer(
+                cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
+            )
+        except (RuntimeError, MemoryError) as error:  # torch's allocator: "can't allocate ..."
+            raise ConfigError(
+                f"agent.buffer_size={cfg.agent.buffer_size} does not fit in memory on "
+                f"{self.device}: {str(error).splitlines()[0]}"
+            ) from error
         self.step = 0
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
         self.last_eval: dict[str, Any] | None = None
@@ -274,9 +319,30 @@ class Trainer:
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         if resumed is not None:
             self._restore(resumed)
+            if self.step >= cfg.total_steps:
+                raise ConfigError(
+                    f"the checkpoint is at step {self.step} and total_steps={cfg.total_steps}: "
+                    f"nothing left to train; set total_steps above {self.step}"
+                )
         # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
         # sequences rather than replaying the first ones.
-        self.noise = (
+        try:
+            self.noise = self._make_noise()
+        except ValueError as error:  # e.g. episodes too short for a colored sequence
+            beta = cfg.exploration.noise_beta
+            raise ConfigError(f"exploration.noise_beta={beta}: {error}") from error
+        # Built last, so that a failure above leaves no env processes behind.
+        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
+        try:
+            self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
+        except BaseException:
+            self.envs.close()
+            raise
+
+    def _make_noise(self) -> ColoredNoise | None:
+        """Colored acting noise (None for white, noise_beta=0), as a stream of its own."""
+        cfg = self.cfg
+        return (
             ColoredNoise(
                 cfg.exploration.noise_beta,
                 cfg.num_envs,
@@ -289,13 +355,6 @@ class Trainer:
             if cfg.exploration.noise_beta > 0
             else None
         )
-        # Built last, so that a failure above leaves no env processes behind.
-        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
-        try:
-            self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
-        except BaseException:
-            self.envs.close()
-            raise
 
     # -- checkpoints
 
@@ -414,6 +473,13 @@ class Trainer:
                     self.save()
                 if on_step is not None and on_step(self.step):
                     break
+            bar.close()
+            wall_time = time.perf_counter() - start_time
+            # Inside the try: a failing final eval or video still leaves the checkpoint.
+            if self.last_eval_step != self.step:
+                self._log_eval(logger)  # the summary always reports the final policy
+            checkpoint = self.save()
+            self._log_models(logger)
         except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
             what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
@@ -424,12 +490,6 @@ class Trainer:
                     f"{what} at step {self.step}; checkpoint failed: {save_error}", file=sys.stderr
                 )
             raise
-        bar.close()
-        wall_time = time.perf_counter() - start_time
-        if self.last_eval_step != self.step:
-            self._log_eval(logger)  # the summary always reports the final policy
-        checkpoint = self.save()
-        self._log_models(logger)
         assert self.last_eval is not None
         return {
             "env_id": cfg.env.id,
@@ -570,9 +630,15 @@ def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[st
     return summary
 
 
+def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
+    """`kill` or a job scheduler's SIGTERM ends a run as Ctrl-C does: checkpoint, then exit."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @hydra.main(version_base=None, config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
     except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...
@@ -586,6 +652,9 @@ def main(dict_cfg: DictConfig) -> None:
     except (ConfigError, EnvError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop has said where its checkpoint went
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
     print(
         f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
         f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"

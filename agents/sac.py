@@ -8,6 +8,7 @@ Metrics stay detached tensors; converting them to floats (a host sync) is the ca
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
@@ -53,6 +54,15 @@ class SACConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
+        # NaN passes no comparison below unnoticed only if checked first, and inf (utd=inf never
+        # finishes its updates; lr=inf trains to NaN) is never meant: every float must be finite.
+        for name in (
+            "gamma", "tau", "actor_lr", "critic_lr", "alpha_lr", "utd", "init_alpha",
+            "target_entropy", "log_std_min", "log_std_max",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"agent.{name} must be a finite number, got {value}")
         positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd")
         for name in positive:
             if not getattr(self, name) > 0:

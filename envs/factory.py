@@ -148,8 +148,12 @@ def make_env(
         env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         raise EnvError(f"{env_id}: {str(error).splitlines()[0]}{_extra_hint(env_id)}") from error
-    except TypeError as error:  # an env kwarg its constructor does not take
-        raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {error}") from error
+    # Any other failure of the constructor is about the kwargs it was given (a kwarg it does not
+    # take: TypeError; a missing model file: OSError; a bad value: ValueError, AssertionError).
+    except Exception as error:  # noqa: BLE001 - reported as one line, with the kwargs
+        raise EnvError(
+            f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {_one_line(error)}"
+        ) from error
     env = _flatten_state_dict(env)
     try:
         _check_spaces(env_id, env)
@@ -167,11 +171,28 @@ def make_env(
     return env
 
 
+def _one_line(error: BaseException) -> str:
+    first = next((line for line in str(error).splitlines() if line.strip()), "")
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
-    """Sizes and original action bounds of an env, validated (builds and closes one copy)."""
+    """Sizes and original action bounds of an env, validated (builds and closes one copy).
+
+    The copy also takes one reset and one step: a kwarg of the wrong type (Pendulum's g="abc")
+    is accepted by the constructor and fails only there, which would otherwise be mid-run.
+    """
     _check_registered(env_id)
     env = make_env(env_id, **env_kwargs)
     try:
+        try:
+            env.reset(seed=0)
+            env.step(np.zeros(env.action_space.shape, dtype=env.action_space.dtype))
+        except Exception as error:  # noqa: BLE001 - any failure here is the env's setup
+            given = {key: value for key, value in env_kwargs.items() if value is not None}
+            raise EnvError(
+                f"{env_id} with env kwargs {given}: reset and step failed: {_one_line(error)}"
+            ) from error
         raw_space = env.unwrapped.action_space
         return EnvSpaces(
             obs_dim=int(env.observation_space.shape[0]),

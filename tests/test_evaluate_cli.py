@@ -167,6 +167,29 @@ def test_bad_input_one_error_line(
 
 
 @pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["seed=-1"], "seed must be in [0, 2**62), got -1"),
+        # a file where the report's folder should be: refused before the rollout, not after
+        (["output={tmp}/a_file/report.json"], "cannot be written: {tmp}/a_file is a file"),
+        (["export_sb3={tmp}/a_file/model.zip"], "cannot be written: {tmp}/a_file is a file"),
+    ],
+)
+def test_unusable_seed_or_output_fails_before_the_rollout(
+    run_dir: Path, tmp_path: Path, overrides: list[str], message: str
+) -> None:
+    (tmp_path / "a_file").write_text("kept")
+    given = [o.format(tmp=tmp_path) for o in overrides]
+    result = run_eval(tmp_path / "cwd", f"checkpoint={run_dir}", "episodes=200", *given)
+    assert result.returncode == 2, result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message.format(tmp=tmp_path) in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "a_file").read_text() == "kept"
+    assert "report:" not in result.stdout  # no rollout ran, no report was written
+
+
+@pytest.mark.parametrize(
     ("overrides", "error", "message"),
     [
         ({"sb3_model": "{tmp}/corrupt.pt", "env": "Pendulum-v1"}, SB3FormatError,

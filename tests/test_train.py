@@ -166,6 +166,9 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         (["+env.kwargs.no_such_arg=1"], "bad env kwargs ['no_such_arg']"),
         (["exploration.noise_beta=-1"], "exploration.noise_beta must be >= 0"),
         (["agent.update_backend=jax"], "agent.update_backend must be manual or autograd"),
+        # accepted by Pendulum's constructor, fails at its first step: caught before the run
+        (["+env.kwargs.g=abc"], "reset and step failed: TypeError"),
+        (["exploration.noise_beta=1", "env.max_episode_steps=1"], "colored noise needs"),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -175,6 +178,93 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], mes
     assert len(error_lines) == 1, result.stderr
     assert message in error_lines[0]
     assert "Traceback" not in result.stderr
+
+
+def _tiny_config(**changes: object):
+    from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
+
+    fields = dict(
+        env=EnvConfig(id="Pendulum-v1"),
+        agent=SACConfig(hidden_sizes=[32, 32], batch_size=32),
+        eval=EvalConfig(every=0, episodes=1),
+        wandb=WandbConfig(mode="disabled"),
+        total_steps=300,
+        learning_starts=100,
+        progress=False,
+    )
+    return TrainConfig(**(fields | changes))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # inf updates per step never finish; inf or NaN elsewhere trains to NaN and exits 0
+        (lambda c: setattr(c.agent, "utd", float("inf")), "agent.utd must be a finite number"),
+        (lambda c: setattr(c.agent, "actor_lr", float("inf")), "agent.actor_lr must be a finite"),
+        (lambda c: setattr(c.agent, "init_alpha", float("inf")), "agent.init_alpha must be a fin"),
+        (lambda c: setattr(c.agent, "target_entropy", float("nan")), "agent.target_entropy must"),
+        (lambda c: setattr(c.agent, "log_std_max", float("inf")), "agent.log_std_max must be a"),
+        (lambda c: setattr(c.exploration, "noise_beta", float("nan")), "noise_beta must be finite"),
+        (lambda c: setattr(c, "seed", -1), "seed must be in [0, 2**62), got -1"),
+        (lambda c: setattr(c, "seed", 10**20), "seed must be in [0, 2**62)"),
+        (lambda c: setattr(c.eval, "seed_offset", -10_000), "seed + eval.seed_offset must be in"),
+        (lambda c: c.env.kwargs.update(max_episode_steps=5), "use env.max_episode_steps"),
+        (lambda c: c.env.kwargs.update(render_mode="rgb_array"), "use eval.video=true"),
+    ],
+)
+def test_validate_refuses_values_that_would_fail_mid_run(change, message: str) -> None:
+    """Each of these passed validation before and then hung, crashed mid-run with a traceback,
+    or trained to NaN (found by a review probing the CLI)."""
+    from train import ConfigError, validate
+
+    cfg = _tiny_config()
+    validate(cfg)  # the unchanged config is fine
+    change(cfg)
+    with pytest.raises(ConfigError) as raised:
+        validate(cfg)
+    assert message in str(raised.value)
+
+
+def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
+    """A second run into a run dir (same hydra.run.dir, or two runs started in the same second)
+    would overwrite its checkpoints; only a resume of that run may continue there."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY)
+    checkpoint, metrics = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
+    before = checkpoint.read_bytes(), metrics.read_bytes()
+
+    again = run_train(run_dir, *TINY, check=False)
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert f"error: {run_dir} already holds a run" in again.stderr
+    done = run_train(run_dir, *TINY, f"resume={run_dir}", check=False)  # total_steps reached
+    assert done.returncode == 2
+    assert "checkpoint is at step 300 and total_steps=300: nothing left to train" in done.stderr
+    assert (checkpoint.read_bytes(), metrics.read_bytes()) == before
+
+    run_train(run_dir, *TINY, f"resume={run_dir}", "total_steps=400")
+    assert load_checkpoint(run_dir)["step"] == 400
+
+
+def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
+    """The final evaluation (and its video) runs after the loop; an error there used to skip the
+    crash save, losing the whole run."""
+    import train
+
+    trainer = train.Trainer(_tiny_config(total_steps=150), {}, tmp_path)
+
+    def broken_eval() -> dict:
+        raise RuntimeError("eval env broke")
+
+    trainer.run_eval = broken_eval
+    logger = train.RunLogger(tmp_path, trainer.cfg, {})
+    try:
+        with pytest.raises(RuntimeError, match="eval env broke"):
+            trainer.train(logger)
+    finally:
+        logger.close({})
+        trainer.close()
+    saved = load_checkpoint(tmp_path)
+    assert saved["step"] == 150 and saved["buffer"]["size"] > 0
 
 
 def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
