@@ -276,6 +276,12 @@ class Trainer:
         validate(cfg)
         self.cfg, self.config_dict, self.run_dir = cfg, config_dict, run_dir
         refuse_used_run_dir(run_dir, cfg.resume)
+        if cfg.learning_starts >= cfg.total_steps:  # legal (data collection), rarely meant
+            print(
+                f"warning: learning_starts={cfg.learning_starts} >= total_steps="
+                f"{cfg.total_steps}: no gradient update will run",
+                file=sys.stderr,
+            )
         resumed = load_checkpoint(cfg.resume) if cfg.resume else None  # fail before any work
         if cfg.torch_threads is not None:
             # Measured (2-core CPU, 256x256, batch 256): 2 threads 5.4 ms/update, 1 thread 7.3 ms;

@@ -267,6 +267,15 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
     assert saved["step"] == 150 and saved["buffer"]["size"] > 0
 
 
+def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
+    import train
+
+    for learning_starts, warned in ((100, False), (300, True)):
+        cfg = _tiny_config(learning_starts=learning_starts)
+        train.Trainer(cfg, {}, tmp_path / str(learning_starts)).close()
+        assert ("no gradient update will run" in capsys.readouterr().err) == warned
+
+
 def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
     result = run_train(tmp_path / "run", *TINY, "agent.batch_sizee=8", check=False)
     assert result.returncode != 0
