@@ -38,7 +38,12 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from agents import SACAgent, SACConfig  # noqa: E402
 from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path  # noqa: E402
-from agents.sb3 import SB3FormatError, agent_to_sb3_state, load_sb3_sac  # noqa: E402
+from agents.sb3 import (  # noqa: E402
+    SB3FormatError,
+    agent_to_sb3_state,
+    load_sb3_sac,
+    read_sb3_sac,
+)
 from configs.schema import WandbConfig  # noqa: E402
 from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
 
@@ -53,8 +58,11 @@ def evaluate(
     Each sub-env i runs a fixed quota of (episodes + i) // num_envs episodes (SB3's scheme), so
     short episodes finishing first cannot crowd out long ones and bias the mean upward.
     """
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
+    mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
+    if mode != gym.vector.AutoresetMode.NEXT_STEP:  # other modes would split episodes wrongly
+        raise ValueError(f"evaluate needs a next-step autoreset vector env, got {mode}")
     num_envs = envs.num_envs
     quota = np.array([(episodes + i) // num_envs for i in range(num_envs)])
     returns: list[list[float]] = [[] for _ in range(num_envs)]
@@ -226,10 +234,10 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
     assert cfg.sb3_model is not None and cfg.env is not None
     path = Path(cfg.sb3_model).expanduser()
     spec = EnvSpec(cfg.env)
-    agent = load_sb3_sac(path)
-    spaces = _spaces(spec, agent.obs_dim, agent.action_dim, f"SB3 model {path} has")
+    sizes = read_sb3_sac(path)  # sizes first, to check them against the env's
+    spaces = _spaces(spec, sizes.obs_dim, sizes.action_dim, f"SB3 model {path} has")
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
-    agent.action_low, agent.action_high = spaces.action_low, spaces.action_high
+    agent = load_sb3_sac(path, spaces.action_low, spaces.action_high)
     return agent, spec, path
 
 
@@ -312,6 +320,10 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
     carry over exactly (see agents.sb3.agent_to_sb3_state). Written atomically."""
     from stable_baselines3 import SAC  # lazy: only this option needs SB3
 
+    try:
+        policy_state = agent_to_sb3_state(agent)
+    except ValueError as error:  # e.g. normalize_obs, which SB3's MlpPolicy cannot express
+        raise EvalError(f"cannot export to SB3: {error}") from error
     path = Path(path).expanduser()
     path = path if path.suffix == ".zip" else path.with_name(path.name + ".zip")  # as SB3 does
     cfg, alpha = agent.config, float(agent.alpha)
@@ -331,7 +343,7 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
             ent_coef=f"auto_{alpha}" if cfg.learn_alpha else alpha,
             policy_kwargs={"net_arch": list(cfg.hidden_sizes), "n_critics": cfg.num_critics},
         )
-        model.policy.load_state_dict(agent_to_sb3_state(agent))
+        model.policy.load_state_dict(policy_state)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.zip")
         model.save(tmp)

@@ -112,14 +112,27 @@ class ReplayBuffer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()`; everything is checked first, so a malformed state raises
+        ValueError and leaves the buffer as it was (a missing field would otherwise leave
+        uninitialized memory in the samples, a bad position overwrite the wrong rows)."""
         if state["capacity"] != self.capacity:
             raise ValueError(
                 f"replay buffer capacity mismatch: checkpoint {state['capacity']}, "
                 f"config {self.capacity}"
             )
-        for name, value in state["storage"].items():
-            if value.shape[1:] != self.storage[name].shape[1:]:
+        size, position, storage = state["size"], state["position"], state["storage"]
+        if not (0 <= size <= self.capacity and 0 <= position < self.capacity):
+            raise ValueError(
+                f"replay buffer size {size} / position {position} do not fit capacity "
+                f"{self.capacity}"
+            )
+        if size < self.capacity and position != size:  # filled in order until it first wraps
+            raise ValueError(f"replay buffer position {position} does not follow its size {size}")
+        if set(storage) != set(self.storage):
+            raise ValueError(f"replay buffer fields {sorted(storage)}, expected {_FIELDS}")
+        for name, value in storage.items():
+            if tuple(value.shape) != (size, *self.storage[name].shape[1:]):
                 raise ValueError(f"replay buffer field {name!r} has shape {tuple(value.shape)}")
-            self.storage[name][: state["size"]] = value.to(self.device)
-        self.position = state["position"]
-        self.size = state["size"]
+        for name, value in storage.items():
+            self.storage[name][:size] = value.to(self.device)
+        self.position, self.size = position, size

@@ -84,6 +84,55 @@ class SACConfig:
             raise ValueError("agent.log_std_min must be below agent.log_std_max")
 
 
+def _actor_of_class(name: str, obs_dim: int, action_dim: int, config: SACConfig) -> Actor:
+    """A fresh actor of a saved state's class: ours, or an imported SB3 model's."""
+    hidden = list(config.hidden_sizes)
+    if name == "Actor":
+        return Actor(obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max)
+    if name == "SB3Actor":
+        from agents.sb3 import SB3Actor  # agents.sb3 builds on this module
+
+        return SB3Actor(obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max)
+    raise ValueError(f"agent state has an actor of unknown class {name!r}")
+
+
+def _check_batch(batch: Batch, obs_dim: int, action_dim: int) -> None:
+    """A hand-built batch with reward (B, 1) would broadcast the target to (B, B) and train on
+    it without an error: every field's shape is checked against the batch size."""
+    size = batch.action.shape[0]
+    expected = {
+        "obs": (size, obs_dim),
+        "action": (size, action_dim),
+        "reward": (size,),
+        "next_obs": (size, obs_dim),
+        "terminated": (size,),
+    }
+    for name, shape in expected.items():
+        if tuple(getattr(batch, name).shape) != shape:
+            raise ValueError(f"batch.{name} has shape {tuple(getattr(batch, name).shape)}, "
+                             f"expected {shape}")  # fmt: skip
+
+
+def _action_bounds(
+    low: np.ndarray | None, high: np.ndarray | None, action_dim: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`predict`'s env bounds, checked: both or neither (then [-1, 1]), finite, (action_dim,),
+    low <= high. Why strict: numpy would broadcast a wrong shape into wrong actions silently."""
+    if (low is None) != (high is None):
+        raise ValueError("give both action_low and action_high, or neither (then [-1, 1])")
+    if low is None or high is None:
+        return -np.ones(action_dim), np.ones(action_dim)
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    for name, bound in (("action_low", low), ("action_high", high)):
+        if bound.shape != (action_dim,):
+            raise ValueError(f"{name} has shape {bound.shape}, expected ({action_dim},)")
+        if not np.all(np.isfinite(bound)):
+            raise ValueError(f"{name} must be finite, got {bound}")
+    if np.any(low > high):
+        raise ValueError(f"action_low must be <= action_high, got {low} and {high}")
+    return low, high
+
+
 def critic_loss(
     actor: Actor,
     critic: Critic,
@@ -159,8 +208,11 @@ class SACAgent:
         action_high: np.ndarray | None = None,
     ) -> None:
         config.validate()
+        for name, size in (("obs_dim", obs_dim), ("action_dim", action_dim)):
+            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"{name} must be a positive integer, got {size!r}")
         self.config = config
-        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
         self.device = torch.device(device)
         hidden = list(config.hidden_sizes)
         self.actor = Actor(obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max)
@@ -181,9 +233,7 @@ class SACAgent:
         self.num_updates = 0
         self._graphed: GraphedUpdate | None = None
         self._update_step: Callable[..., Metrics] | None = None  # set by compile()
-        low = -np.ones(action_dim) if action_low is None else np.asarray(action_low, np.float64)
-        high = np.ones(action_dim) if action_high is None else np.asarray(action_high, np.float64)
-        self.action_low, self.action_high = low, high
+        self.action_low, self.action_high = _action_bounds(action_low, action_high, action_dim)
 
     def compile(self) -> None:
         """torch.compile the update; state_dict keys stay unchanged.
@@ -217,7 +267,14 @@ class SACAgent:
     def observe(self, obs: np.ndarray | torch.Tensor) -> None:
         """Update the observation statistics with collected training observations (N, obs_dim)."""
         if self.obs_norm is not None:
-            self.obs_norm.update(torch.as_tensor(obs))
+            obs_t = torch.as_tensor(obs)
+            if obs_t.dim() not in (1, 2) or obs_t.shape[-1] != self.obs_dim:
+                raise ValueError(
+                    f"observations have shape {tuple(obs_t.shape)}, expected (N, {self.obs_dim})"
+                )
+            if not bool(torch.isfinite(obs_t).all()):  # one NaN would poison the statistics
+                raise ValueError("observations hold NaN or inf; the statistics would stay NaN")
+            self.obs_norm.update(obs_t)
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """Observations as the networks see them (identity unless normalize_obs)."""
@@ -240,6 +297,7 @@ class SACAgent:
                 self._graphed = self._graphed or GraphedUpdate(self)
                 return self._graphed(batch)
             return manual_update(self, batch, step=self._update_step)
+        _check_batch(batch, self.obs_dim, self.action_dim)  # the manual path checks its own
         alpha = self.alpha
         loss, metrics = critic_loss(
             self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma
@@ -328,38 +386,80 @@ class SACAgent:
             "alpha_optimizer": self.alpha_optimizer.state_dict(),
             "num_updates": self.num_updates,
             "obs_norm": None if self.obs_norm is None else self.obs_norm.state_dict(),
+            # An imported SB3 model's actor bounds log σ its own way (agents.sb3.SB3Actor).
+            "actor_class": type(self.actor).__name__,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore from `state_dict()`; a shape mismatch raises one clear ValueError."""
+        """Restore from `state_dict()`. Everything is checked before anything changes, so a
+        mismatch raises one clear ValueError and leaves this agent as it was. Learning rates
+        stay this agent's config's (the saved optimizers' are replaced), so a resumed run may
+        change them."""
+        self._check_state(state)
         self._graphed = None  # recorded CUDA graphs point at the tensors about to be replaced
-        dims = (state.get("obs_dim"), state.get("action_dim"))
+        actor_class = state.get("actor_class", "Actor")
+        if actor_class != type(self.actor).__name__:  # e.g. an imported SB3 model, saved
+            self.actor = _actor_of_class(actor_class, self.obs_dim, self.action_dim, self.config)
+            self.actor.to(self.device)
+            self.actor_optimizer = _adam(self.actor.parameters(), self.config.actor_lr, self.device)
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        # Optimizer.load_state_dict keeps tensors that already sit on the right device, so a
+        # state taken from a live agent would share its Adam moments: copy first.
+        cfg = self.config
+        for optimizer, key, lr in (
+            (self.actor_optimizer, "actor_optimizer", cfg.actor_lr),
+            (self.critic_optimizer, "critic_optimizer", cfg.critic_lr),
+            (self.alpha_optimizer, "alpha_optimizer", cfg.alpha_lr),
+        ):
+            optimizer.load_state_dict(copy.deepcopy(state[key]))
+            for group in optimizer.param_groups:
+                group["capturable"] = self.device.type == "cuda"  # the saving device's flag
+                group["lr"] = lr
+        self.num_updates = int(state["num_updates"])
+        if self.obs_norm is not None:
+            self.obs_norm.load_state_dict(state["obs_norm"])
+
+    def _check_state(self, state: dict[str, Any]) -> None:
+        """ValueError for a state `load_state_dict` could only partly apply."""
+        required = ("obs_dim", "action_dim", "actor", "critic", "critic_target", "log_alpha")
+        optimizers = ("actor_optimizer", "critic_optimizer", "alpha_optimizer")
+        missing = [key for key in (*required, *optimizers, "num_updates") if key not in state]
+        if missing:
+            raise ValueError(f"agent state lacks {missing}")
+        dims = (state["obs_dim"], state["action_dim"])
         if dims != (self.obs_dim, self.action_dim):
             raise ValueError(
                 f"checkpoint is for obs_dim={dims[0]}, action_dim={dims[1]}; this agent has "
                 f"obs_dim={self.obs_dim}, action_dim={self.action_dim}"
             )
-        try:
-            self.actor.load_state_dict(state["actor"])
-            self.critic.load_state_dict(state["critic"])
-            self.critic_target.load_state_dict(state["critic_target"])
-        except RuntimeError as error:  # torch lists every tensor; keep the first line
-            raise ValueError(
-                f"checkpoint networks do not match the config: {str(error).splitlines()[1].strip()}"
-            ) from error
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        # Optimizer.load_state_dict keeps tensors that already sit on the right device, so a
-        # state taken from a live agent would share its Adam moments: copy first.
-        self.actor_optimizer.load_state_dict(copy.deepcopy(state["actor_optimizer"]))
-        self.critic_optimizer.load_state_dict(copy.deepcopy(state["critic_optimizer"]))
-        self.alpha_optimizer.load_state_dict(copy.deepcopy(state["alpha_optimizer"]))
-        for optimizer in (self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer):
-            for group in optimizer.param_groups:  # the saved flag is the saving device's
-                group["capturable"] = self.device.type == "cuda"
-        self.num_updates = int(state["num_updates"])
-        saved_norm = state.get("obs_norm")
-        if (saved_norm is None) != (self.obs_norm is None):
+        if (state.get("obs_norm") is None) != (self.obs_norm is None):
             raise ValueError("checkpoint and config disagree on agent.normalize_obs")
-        if self.obs_norm is not None:
-            self.obs_norm.load_state_dict(saved_norm)
+        actor_class = state.get("actor_class", "Actor")
+        actor = (
+            self.actor
+            if actor_class == type(self.actor).__name__
+            else _actor_of_class(actor_class, self.obs_dim, self.action_dim, self.config)
+        )
+        for name, module in (
+            ("actor", actor),
+            ("critic", self.critic),
+            ("critic_target", self.critic_target),
+        ):
+            own = module.state_dict()
+            saved = state[name]
+            if set(saved) != set(own):
+                difference = sorted(set(saved) ^ set(own))
+                raise ValueError(
+                    f"checkpoint networks do not match the config: {name} parameters differ "
+                    f"({', '.join(difference[:3])})"
+                )
+            for key, tensor in own.items():
+                if tuple(saved[key].shape) != tuple(tensor.shape):
+                    raise ValueError(
+                        f"checkpoint networks do not match the config: {name}.{key} has shape "
+                        f"{tuple(saved[key].shape)}, this agent {tuple(tensor.shape)}"
+                    )

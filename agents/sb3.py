@@ -66,6 +66,9 @@ class SB3SAC:
     log_alpha: float
     learn_alpha: bool
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # SACConfig fields
+    # The env's action bounds as the zip's data JSON prints them, None where unreadable.
+    action_low: np.ndarray | None = None
+    action_high: np.ndarray | None = None
 
 
 def _read_zip(path: Path) -> tuple[Tensors, dict[str, Any], dict[str, Any]]:
@@ -179,8 +182,28 @@ def read_sb3_sac(path: str | Path) -> SB3SAC:
     sac = SB3SAC(
         policy, obs_dim, action_dim, hidden, num_critics, log_alpha, learn, _hyperparameters(data)
     )
+    sac.action_low, sac.action_high = _action_bounds_of(data, action_dim)
     _check_layout(path, sac)
     return sac
+
+
+def _action_bounds_of(data: dict[str, Any], action_dim: int) -> tuple[Any, Any]:
+    """(low, high) from the data JSON's action space, whose `low`/`high` are numpy's printout
+    ("[-2.]"); (None, None) when missing, summarized ("...") or of another size."""
+    space = data.get("action_space")
+    bounds = []
+    for key in ("low", "high"):
+        text = space.get(key) if isinstance(space, dict) else None
+        if not isinstance(text, str) or "..." in text:
+            return None, None
+        try:
+            values = np.array(text.replace("[", " ").replace("]", " ").split(), dtype=np.float64)
+        except ValueError:
+            return None, None
+        if values.shape != (action_dim,) or not np.all(np.isfinite(values)):
+            return None, None
+        bounds.append(values)
+    return bounds[0], bounds[1]
 
 
 def _check_layout(path: Path, sac: SB3SAC) -> None:
@@ -238,10 +261,17 @@ def load_sb3_sac(
 ) -> SACAgent:
     """An SACAgent whose actor, critics and target critics compute exactly what SB3's do.
 
-    The zip stores no env, so the action bounds (for `predict`) come from the env the caller
-    names. Optimizer states are not carried over: the agent is for evaluation or a fresh start.
+    `predict`'s action bounds: those given, else the env's as the zip records them (SB3 saves
+    its action space); a zip without readable bounds needs them given. Optimizer states are not
+    carried over: the agent is for evaluation or a fresh start.
     """
     sac = read_sb3_sac(path)
+    if action_low is None and action_high is None:
+        if sac.action_low is None:
+            raise SB3FormatError(
+                f"{path}: its action bounds are unreadable; pass action_low= and action_high="
+            )
+        action_low, action_high = sac.action_low, sac.action_high
     agent = _empty_agent(sac, device=device, action_low=action_low, action_high=action_high)
     policy = {k: v.to(agent.device, torch.float32) for k, v in sac.policy.items()}
     trunk = {
@@ -273,6 +303,13 @@ def agent_to_sb3_state(agent: SACAgent) -> Tensors:
     actor that bounds log std as SB3 does (`SB3Actor`); ours squashes it into
     [log_std_min, log_std_max] with tanh, which SB3 cannot express.
     """
+    if agent.obs_norm is not None:
+        # SB3's MlpPolicy has no input normalization, and clipping makes folding the running
+        # statistics into the first layer inexact: the export would act differently.
+        raise ValueError(
+            "an agent trained with normalize_obs=true cannot be exported to SB3: its policy "
+            "has no place for the observation statistics"
+        )
     state: Tensors = {}
     for key, value in agent.actor.state_dict().items():
         state["actor." + key.replace("trunk.", "latent_pi.", 1)] = value.detach().cpu().clone()

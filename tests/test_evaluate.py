@@ -247,3 +247,17 @@ def test_evaluate_success_rate_all_successes() -> None:
     finally:
         envs.close()
     assert report["success_rate"] == pytest.approx(1.0)
+
+
+def test_same_step_autoreset_env_is_refused() -> None:
+    """evaluate() splits episodes by next-step autoreset; other modes would be miscounted."""
+    envs = gym.make_vec(
+        "Pendulum-v1", 1, vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    )
+    try:
+        with pytest.raises(ValueError, match="next-step autoreset"):
+            evaluate(zero_policy, envs, 3, seed=0)
+        with pytest.raises(ValueError, match="episodes must be an integer"):
+            evaluate(zero_policy, envs, 2.5, seed=0)
+    finally:
+        envs.close()

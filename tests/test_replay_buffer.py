@@ -184,3 +184,27 @@ def test_add_of_no_transitions_is_a_no_op() -> None:
     empty = [np.zeros((0, OBS_DIM)), np.zeros((0, ACTION_DIM)), np.zeros(0)]
     buffer.add(empty[0], empty[1], empty[2], empty[0], empty[2])
     assert (buffer.position, buffer.size) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda s: s["storage"].pop("reward"), "replay buffer fields"),
+        (lambda s: s.update(position=99), "do not fit capacity"),
+        (lambda s: s.update(size=7), "do not fit capacity"),
+        (lambda s: s.update(position=1), "does not follow its size"),
+        (lambda s: s["storage"].update(obs=s["storage"]["obs"][:2]), "field 'obs' has shape"),
+    ],
+)
+def test_malformed_state_is_refused_and_the_buffer_kept(corrupt, message: str) -> None:
+    """A missing field would leave uninitialized memory in the samples; a position past the
+    capacity makes the next add write over the wrong rows."""
+    source = ReplayBuffer(6, OBS_DIM, ACTION_DIM)
+    source.add(*_transitions(0, 3))
+    state = source.state_dict()
+    corrupt(state)
+    buffer = ReplayBuffer(6, OBS_DIM, ACTION_DIM)
+    buffer.add(*_transitions(10, 2))
+    with pytest.raises(ValueError, match=message):
+        buffer.load_state_dict(state)
+    assert (buffer.position, len(buffer)) == (2, 2) and _ids(buffer)[:2] == [10, 11]

@@ -491,3 +491,77 @@ def test_compiled_update_matches_eager() -> None:
     for key, value in eager.critic.state_dict().items():
         torch.testing.assert_close(compiled.critic.state_dict()[key], value, rtol=1e-4, atol=1e-5)
     assert set(compiled.state_dict()["actor"]) == set(eager.state_dict()["actor"])
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "message"),
+    [
+        (np.array([-2.0, -2.0, -2.0]), np.array([2.0, 2.0, 2.0]), "action_low has shape (3,)"),
+        (np.array([-2.0]), np.array([2.0]), "action_low has shape (1,)"),  # not broadcast
+        (np.array([[-1.0, -1.0]]), np.array([[1.0, 1.0]]), "action_low has shape (1, 2)"),
+        (np.array([1.0, 1.0]), np.array([-1.0, -1.0]), "action_low must be <= action_high"),
+        (np.array([-np.inf, -1.0]), np.array([np.inf, 1.0]), "action_low must be finite"),
+        (np.array([-2.0, -2.0]), None, "give both action_low and action_high"),
+    ],
+)
+def test_action_bounds_are_checked_not_broadcast(low, high, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        SACAgent(OBS_DIM, ACTION_DIM, make_config(), action_low=low, action_high=high)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(("obs_dim", "action_dim"), [(0, 2), (3, 0), (-1, 2), (3.0, 2), (True, 2)])
+def test_sizes_must_be_positive_integers(obs_dim, action_dim) -> None:
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        SACAgent(obs_dim, action_dim, make_config())
+
+
+def test_observe_refuses_wrong_width_and_non_finite_observations() -> None:
+    agent = make_agent(normalize_obs=True)
+    agent.observe(np.ones((5, OBS_DIM)))
+    before = agent.obs_norm.state_dict()
+    with pytest.raises(ValueError, match=r"expected \(N, 3\)"):
+        agent.observe(np.zeros((OBS_DIM, 4)))  # 12 numbers: would regroup as 4 rows of 3
+    bad = np.ones((2, OBS_DIM))
+    bad[1, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        agent.observe(bad)
+    after = agent.obs_norm.state_dict()
+    assert all(torch.equal(torch.as_tensor(after[k]), torch.as_tensor(before[k])) for k in before)
+
+
+def test_autograd_update_refuses_a_column_reward() -> None:
+    """reward (B, 1) would broadcast the soft target to (B, B) and train on it silently."""
+    agent = make_agent(update_backend="autograd")
+    batch = make_batch()
+    before = params_of(agent.critic)
+    with pytest.raises(ValueError, match=r"batch.reward has shape \(16, 1\)"):
+        agent.update(batch._replace(reward=batch.reward[:, None]))
+    assert all_equal(params_of(agent.critic), before)
+
+
+def test_failed_load_state_dict_leaves_the_agent_unchanged() -> None:
+    source, target = make_agent(seed=1, normalize_obs=True), make_agent(seed=2)
+    before = params_of(target.actor, target.critic)
+    with pytest.raises(ValueError, match="normalize_obs"):
+        target.load_state_dict(source.state_dict())  # networks fit; the normalization does not
+    assert all_equal(params_of(target.actor, target.critic), before)
+    assert target.num_updates == 0
+    state = make_agent(seed=1).state_dict()
+    del state["critic_optimizer"]
+    with pytest.raises(ValueError, match=r"agent state lacks \['critic_optimizer'\]"):
+        target.load_state_dict(state)
+    wider = make_agent(seed=1, hidden_sizes=[32, 48]).state_dict()
+    with pytest.raises(ValueError, match="actor.trunk"):
+        target.load_state_dict(wider)
+    assert all_equal(params_of(target.actor, target.critic), before)
+
+
+def test_loaded_optimizers_take_this_configs_learning_rates() -> None:
+    """A resumed run may change agent.*_lr: the config wins over the saved optimizer's lr."""
+    saved = make_agent(seed=1).state_dict()  # lr 3e-4
+    agent = make_agent(seed=2, actor_lr=1e-3, critic_lr=2e-3, alpha_lr=5e-4)
+    agent.load_state_dict(saved)
+    lrs = [g["lr"] for o in (agent.actor_optimizer, agent.critic_optimizer,
+                             agent.alpha_optimizer) for g in o.param_groups]  # fmt: skip
+    assert lrs == [1e-3, 2e-3, 5e-4]

@@ -22,7 +22,7 @@ from torch import nn
 
 from agents import SACAgent, SACConfig
 from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
-from evaluate import EnvSpec, export_sb3
+from evaluate import EnvSpec, EvalError, export_sb3
 
 REPO = Path(__file__).resolve().parents[1]
 PENDULUM_LOW, PENDULUM_HIGH = np.array([-2.0]), np.array([2.0])
@@ -220,3 +220,40 @@ def test_cli_rejects_td3_zip_with_one_line(tmp_path: Path) -> None:
     assert len(error_lines) == 1 and "Traceback" not in result.stderr
     assert "td3.zip is not an SB3 SAC model" in error_lines[0]
     assert not out.exists()
+
+
+def test_bounds_default_to_the_zips_action_space(sb3_zip: tuple[SAC, Path]) -> None:
+    """Without bounds given, predict acted in [-1, 1]: half of SB3's action on Pendulum."""
+    model, path = sb3_zip
+    agent = load_sb3_sac(path)
+    np.testing.assert_array_equal(agent.action_low, PENDULUM_LOW)
+    np.testing.assert_array_equal(agent.action_high, PENDULUM_HIGH)
+    obs = observations().numpy()
+    np.testing.assert_allclose(agent.predict(obs, deterministic=True)[0],
+                               model.predict(obs, deterministic=True)[0], atol=1e-5)  # fmt: skip
+
+
+def test_imported_agent_survives_state_dict_round_trip(sb3_zip: tuple[SAC, Path]) -> None:
+    """A saved imported agent reloads with SB3's log-std clamp, not our tanh squash: the same
+    stochastic actions under the same seed (they differed by up to 1.9 before)."""
+    _, path = sb3_zip
+    agent = load_sb3_sac(path)
+    state = agent.state_dict()
+    again = SACAgent(state["obs_dim"], state["action_dim"], SACConfig(**state["config"]),
+                     action_low=PENDULUM_LOW, action_high=PENDULUM_HIGH)  # fmt: skip
+    again.load_state_dict(state)
+    assert type(again.actor) is type(agent.actor)
+    obs = observations().numpy()
+    torch.manual_seed(3)
+    expected = agent.predict(obs, deterministic=False)[0]
+    torch.manual_seed(3)
+    np.testing.assert_array_equal(again.predict(obs, deterministic=False)[0], expected)
+
+
+def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
+    """SB3's MlpPolicy has no input normalization: the export would act differently."""
+    agent = SACAgent(3, 1, SACConfig(hidden_sizes=[8], normalize_obs=True))
+    agent.observe(observations().numpy())
+    with pytest.raises(EvalError, match="normalize_obs=true cannot be exported"):
+        export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "model.zip")
+    assert not (tmp_path / "model.zip").exists()
