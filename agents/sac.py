@@ -54,6 +54,14 @@ class SACConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
+        for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"agent.{name} must be an integer, got {value!r}")
+        if any(
+            isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in self.hidden_sizes
+        ):
+            raise ValueError(f"agent.hidden_sizes must be integers, got {self.hidden_sizes}")
         # NaN passes no comparison below unnoticed only if checked first, and inf (utd=inf never
         # finishes its updates; lr=inf trains to NaN) is never meant: every float must be finite.
         for name in (
@@ -61,6 +69,8 @@ class SACConfig:
             "target_entropy", "log_std_min", "log_std_max",
         ):  # fmt: skip
             value = getattr(self, name)
+            if isinstance(value, bool):  # True would pass as 1.0
+                raise ValueError(f"agent.{name} must be a number, got {value!r}")
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"agent.{name} must be a finite number, got {value}")
         positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd")

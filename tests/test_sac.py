@@ -565,3 +565,18 @@ def test_loaded_optimizers_take_this_configs_learning_rates() -> None:
     lrs = [g["lr"] for o in (agent.actor_optimizer, agent.critic_optimizer,
                              agent.alpha_optimizer) for g in o.param_groups]  # fmt: skip
     assert lrs == [1e-3, 2e-3, 5e-4]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"batch_size": 2.5}, "agent.batch_size must be an integer"),
+        ({"num_critics": 2.5}, "agent.num_critics must be an integer"),  # was torch's empty()
+        ({"hidden_sizes": [32, 2.5]}, "agent.hidden_sizes must be integers"),
+        ({"gamma": True}, "agent.gamma must be a number"),
+    ],
+)
+def test_config_types_are_checked(overrides: dict, message: str) -> None:
+    make_config().validate()
+    with pytest.raises(ValueError, match=message):
+        make_config(**overrides).validate()
