@@ -55,15 +55,12 @@ class SACConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
         for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ValueError(f"agent.{name} must be an integer, got {value!r}")
-        if any(
-            isinstance(w, bool) or not isinstance(w, (int, np.integer)) for w in self.hidden_sizes
-        ):
+            if not _is_integer(getattr(self, name)):
+                raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
+        if not all(_is_integer(width) for width in self.hidden_sizes):
             raise ValueError(f"agent.hidden_sizes must be integers, got {self.hidden_sizes}")
-        # NaN passes no comparison below unnoticed only if checked first, and inf (utd=inf never
-        # finishes its updates; lr=inf trains to NaN) is never meant: every float must be finite.
+        # NaN fails every comparison below without raising, and inf is never meant (utd=inf never
+        # finishes its updates; lr=inf trains to NaN): every float must be finite.
         for name in (
             "gamma", "tau", "actor_lr", "critic_lr", "alpha_lr", "utd", "init_alpha",
             "target_entropy", "log_std_min", "log_std_max",
@@ -92,6 +89,10 @@ class SACConfig:
             )
         if self.log_std_min >= self.log_std_max:
             raise ValueError("agent.log_std_min must be below agent.log_std_max")
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _actor_of_class(name: str, obs_dim: int, action_dim: int, config: SACConfig) -> Actor:
@@ -219,7 +220,7 @@ class SACAgent:
     ) -> None:
         config.validate()
         for name, size in (("obs_dim", obs_dim), ("action_dim", action_dim)):
-            if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            if not _is_integer(size) or size < 1:
                 raise ValueError(f"{name} must be a positive integer, got {size!r}")
         self.config = config
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
