@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from hydra.core.config_store import ConfigStore  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from omegaconf.errors import MissingMandatoryValue  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -641,6 +642,17 @@ def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+FAILED_JOBS: list[str] = []  # --multirun: jobs that stopped on bad input, for the exit status
+
+
+def _bad_input(message: str) -> None:
+    """One `error:` line; a single run exits 2, a sweep goes on with its other jobs."""
+    print(f"error: {message}", file=sys.stderr)
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        sys.exit(2)
+    FAILED_JOBS.append(f"#{HydraConfig.get().job.num}")
+
+
 @hydra.main(version_base=None, config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -648,16 +660,14 @@ def main(dict_cfg: DictConfig) -> None:
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
     except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...
-        print(
-            f"error: {error.full_key} must be set, e.g. {error.full_key}=<value>", file=sys.stderr
-        )
-        sys.exit(2)
+        _bad_input(f"{error.full_key} must be set, e.g. {error.full_key}=<value>")
+        return
     config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
     try:
         summary = run(cfg, config_dict, run_dir)
     except (ConfigError, EnvError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _bad_input(str(error))
+        return
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop has said where its checkpoint went
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -669,3 +679,7 @@ def main(dict_cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     main()
+    if FAILED_JOBS:  # a sweep ran every job; it still fails if one of them did
+        jobs = ", ".join(FAILED_JOBS)
+        print(f"error: sweep jobs {jobs} failed (their error lines are above)", file=sys.stderr)
+        sys.exit(2)

@@ -276,6 +276,23 @@ def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
         assert ("no gradient update will run" in capsys.readouterr().err) == warned
 
 
+def test_sweep_runs_its_valid_jobs_past_an_invalid_one(tmp_path: Path) -> None:
+    """In --multirun, bad input ends that job with its error line, not the whole sweep (the
+    valid jobs used to never run); the sweep's exit status still says that one failed."""
+    result = subprocess.run(
+        [sys.executable, "train.py", "--multirun", "agent.gamma=2,0.9", *TINY,
+         f"hydra.sweep.dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors[0] == "error: agent.gamma must be in [0, 1], got 2.0"
+    assert errors[-1].startswith("error: sweep jobs #0 failed")
+    assert "Traceback" not in result.stderr
+    (valid,) = [d for d in tmp_path.iterdir() if (d / "summary.json").exists()]
+    assert json.loads((valid / "summary.json").read_text())["total_steps"] == 300
+
+
 def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
     result = run_train(tmp_path / "run", *TINY, "agent.batch_sizee=8", check=False)
     assert result.returncode != 0
