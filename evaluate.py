@@ -58,6 +58,8 @@ def evaluate(
     Each sub-env i runs a fixed quota of (episodes + i) // num_envs episodes (SB3's scheme), so
     short episodes finishing first cannot crowd out long ones and bias the mean upward.
     """
+    if not isinstance(envs, gym.vector.VectorEnv):  # e.g. an SB3 VecEnv: use evaluate_policy
+        raise TypeError(f"evaluate needs a gymnasium vector env, got {type(envs).__name__}")
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
@@ -231,7 +233,8 @@ def load_checkpoint_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]
 
 def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
     """Agent from an SB3 SAC zip; env from env= (the zip stores none we can read safely)."""
-    assert cfg.sb3_model is not None and cfg.env is not None
+    if cfg.sb3_model is None or cfg.env is None:
+        raise EvalError("an SB3 model needs sb3_model=<zip> and env=<Gymnasium id>")
     path = Path(cfg.sb3_model).expanduser()
     spec = EnvSpec(cfg.env)
     sizes = read_sb3_sac(path)  # sizes first, to check them against the env's

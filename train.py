@@ -83,10 +83,6 @@ def validate(cfg: TrainConfig) -> None:
         if key in cfg.env.kwargs:
             where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
             raise ConfigError(f"env.kwargs.{key} is not an env kwarg here; use {where}")
-    for key in ("max_episode_steps", "render_mode"):  # set by train.py itself
-        if key in cfg.env.kwargs:
-            where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
-            raise ConfigError(f"env.kwargs.{key} is not an env kwarg here; use {where}")
     beta = cfg.exploration.noise_beta
     if not math.isfinite(beta):
         raise ConfigError(f"exploration.noise_beta must be finite, got {beta}")
@@ -657,6 +653,7 @@ def _bad_input(message: str) -> None:
 def main(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    print(f"run directory: {run_dir}", file=sys.stderr)
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
     except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...

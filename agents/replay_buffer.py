@@ -21,6 +21,15 @@ class Batch(NamedTuple):
 _FIELDS = Batch._fields
 
 
+def checked_device(device: torch.device | str) -> torch.device:
+    """torch.device, refusing CUDA where there is none with a one-line ValueError (torch's own
+    error is an AssertionError from deep inside the first allocation)."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device} requested, but no CUDA GPU is available")
+    return device
+
+
 class ReplayBuffer:
     """Stores transitions in tensors allocated once on `device`; the oldest are overwritten."""
 
@@ -29,8 +38,10 @@ class ReplayBuffer:
     ) -> None:
         if capacity < 1:
             raise ValueError(f"replay buffer capacity must be >= 1, got {capacity}")
+        if obs_dim < 1 or action_dim < 1:
+            raise ValueError(f"obs_dim and action_dim must be >= 1, got {obs_dim}, {action_dim}")
         self.capacity = capacity
-        self.device = torch.device(device)
+        self.device = checked_device(device)
         widths = dict(obs=obs_dim, action=action_dim, reward=1, next_obs=obs_dim, terminated=1)
         # One (capacity, width) row tensor; each field is a column view of it. Why: a sample is
         # then one gather of B rows instead of one per field, and an add one row copy; at batch
@@ -98,6 +109,8 @@ class ReplayBuffer:
         """Uniform sample with replacement, drawn on the buffer's device (no numpy round trip)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         index = torch.randint(0, self.size, (batch_size,), device=self.device, generator=generator)
         rows = self.rows[index]
         return Batch(*(rows[:, self._columns[name]] for name in _FIELDS))

@@ -21,7 +21,7 @@ from agents.cuda_graph import GraphedUpdate
 from agents.manual_update import actor_action, manual_update, update_step
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
-from agents.replay_buffer import Batch
+from agents.replay_buffer import Batch, checked_device
 
 Metrics = dict[str, torch.Tensor]
 
@@ -224,7 +224,7 @@ class SACAgent:
                 raise ValueError(f"{name} must be a positive integer, got {size!r}")
         self.config = config
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
-        self.device = torch.device(device)
+        self.device = checked_device(device)
         hidden = list(config.hidden_sizes)
         self.actor = Actor(obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max)
         self.critic = Critic(obs_dim, action_dim, hidden, config.num_critics)
@@ -347,6 +347,11 @@ class SACAgent:
         `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
         """
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        if obs_t.dim() not in (1, 2) or obs_t.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"observations have shape {tuple(obs_t.shape)}, expected ({self.obs_dim},) or "
+                f"(N, {self.obs_dim})"
+            )
         single = obs_t.dim() == 1  # one unbatched observation: one unbatched action
         obs_t = self.normalize(obs_t.unsqueeze(0) if single else obs_t)
         eps_t = None  # None: the deterministic action tanh(mean)

@@ -152,7 +152,7 @@ def make_env(
     # take: TypeError; a missing model file: OSError; a bad value: ValueError, AssertionError).
     except Exception as error:  # noqa: BLE001 - reported as one line, with the kwargs
         raise EnvError(
-            f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {_one_line(error)}"
+            f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {_error_line(error)}"
         ) from error
     env = _flatten_state_dict(env)
     try:
@@ -171,7 +171,7 @@ def make_env(
     return env
 
 
-def _one_line(error: BaseException) -> str:
+def _error_line(error: BaseException) -> str:
     first = next((line for line in str(error).splitlines() if line.strip()), "")
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
 
@@ -191,7 +191,7 @@ def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
         except Exception as error:  # noqa: BLE001 - any failure here is the env's setup
             given = {key: value for key, value in env_kwargs.items() if value is not None}
             raise EnvError(
-                f"{env_id} with env kwargs {given}: reset and step failed: {_one_line(error)}"
+                f"{env_id} with env kwargs {given}: reset and step failed: {_error_line(error)}"
             ) from error
         raw_space = env.unwrapped.action_space
         return EnvSpaces(

@@ -1,4 +1,4 @@
-"""Dependencies point inward (STYLE.md): agents/ never sees gymnasium, envs/ never sees torch."""
+"""Dependencies point inward (the team's STYLE.md, ../shared/STYLE.md beside the checkout): agents/ never sees gymnasium, envs/ never sees torch."""
 
 from __future__ import annotations
 

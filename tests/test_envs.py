@@ -296,6 +296,7 @@ def test_infinite_action_bounds_rejected() -> None:
     message = _env_error(make_env, INF_ACTION_ID)
     assert "finite action bounds" in message
     assert INF_ACTION_ID in message
+    assert "low=[-inf], high=[inf]" in message  # the bounds as numpy prints them
 
 
 def test_infinite_action_bounds_message_one_line_for_wide_action() -> None:

@@ -208,3 +208,11 @@ def test_malformed_state_is_refused_and_the_buffer_kept(corrupt, message: str) -
     with pytest.raises(ValueError, match=message):
         buffer.load_state_dict(state)
     assert (buffer.position, len(buffer)) == (2, 2) and _ids(buffer)[:2] == [10, 11]
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 2.0, True])
+def test_sample_size_must_be_a_positive_integer(batch_size) -> None:
+    buffer = ReplayBuffer(6, OBS_DIM, ACTION_DIM)
+    buffer.add(*_transitions(0, 3))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        buffer.sample(batch_size)

@@ -580,3 +580,19 @@ def test_config_types_are_checked(overrides: dict, message: str) -> None:
     make_config().validate()
     with pytest.raises(ValueError, match=message):
         make_config(**overrides).validate()
+
+
+def test_act_refuses_observations_of_the_wrong_shape() -> None:
+    agent = make_agent()
+    for obs in (np.float32(0.0), np.zeros(OBS_DIM + 1), np.zeros((2, 2, OBS_DIM))):
+        with pytest.raises(ValueError, match="observations have shape"):
+            agent.act(obs)
+    assert agent.act(np.zeros(OBS_DIM)).shape == (ACTION_DIM,)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
+def test_cuda_without_a_gpu_is_one_value_error() -> None:
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        SACAgent(OBS_DIM, ACTION_DIM, make_config(), device="cuda")
+    with pytest.raises(ValueError, match="no CUDA GPU is available"):
+        ReplayBuffer(10, OBS_DIM, ACTION_DIM, device="cuda")

@@ -257,3 +257,11 @@ def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EvalError, match="normalize_obs=true cannot be exported"):
         export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "model.zip")
     assert not (tmp_path / "model.zip").exists()
+
+
+def test_our_evaluate_names_the_sb3_vec_env_it_cannot_run() -> None:
+    from evaluate import evaluate
+
+    envs = seeded_env(0)
+    with pytest.raises(TypeError, match="needs a gymnasium vector env, got DummyVecEnv"):
+        evaluate(lambda obs: np.zeros((1, 1), np.float32), envs, 2)
