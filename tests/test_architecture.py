@@ -1,4 +1,7 @@
-"""Dependencies point inward (the team's STYLE.md, ../shared/STYLE.md beside the checkout): agents/ never sees gymnasium, envs/ never sees torch."""
+"""Dependencies point inward: agents/ never sees gymnasium, envs/ never sees torch.
+
+(The team's STYLE.md, kept beside the checkout in ../shared/, sets this rule.)
+"""
 
 from __future__ import annotations
 
