@@ -322,10 +322,12 @@ class Trainer:
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         if resumed is not None:
             self._restore(resumed)
-            if self.step >= cfg.total_steps:
+            # step == total_steps: a run stopped in its final evaluation; resuming finishes it
+            # (final eval, model files, summary) without training further.
+            if self.step > cfg.total_steps:
                 raise ConfigError(
-                    f"the checkpoint is at step {self.step} and total_steps={cfg.total_steps}: "
-                    f"nothing left to train; set total_steps above {self.step}"
+                    f"the checkpoint is at step {self.step}, beyond total_steps="
+                    f"{cfg.total_steps}; set total_steps to {self.step} or more"
                 )
         # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
         # sequences rather than replaying the first ones.
@@ -614,9 +616,24 @@ class Trainer:
         self.eval_envs.close()
 
 
-def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Train per `cfg`, writing checkpoint, metrics.jsonl and summary.json into `run_dir`."""
+def run(
+    cfg: TrainConfig,
+    config_dict: dict[str, Any],
+    run_dir: Path,
+    on_ready: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Train per `cfg`, writing checkpoint, metrics.jsonl and summary.json into `run_dir`.
+
+    `on_ready` runs once every check has passed, before anything is trained or logged (main
+    writes `.hydra/` there: a refused run must not write over the files of the run it found).
+    """
     trainer = Trainer(cfg, config_dict, run_dir)
+    if on_ready is not None:
+        try:
+            on_ready()
+        except BaseException:
+            trainer.close()
+            raise
     try:
         logger = RunLogger(run_dir, cfg, config_dict)
     except BaseException:
@@ -636,6 +653,17 @@ def run(cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> dict[st
 def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
     """`kill` or a job scheduler's SIGTERM ends a run as Ctrl-C does: checkpoint, then exit."""
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def save_hydra_files(run_dir: Path, dict_cfg: DictConfig) -> None:
+    """`.hydra/config.yaml`, `hydra.yaml` and `overrides.yaml`, as Hydra writes them (its own
+    writing is off: `hydra.output_subdir: null` in configs/config.yaml)."""
+    hydra_cfg = HydraConfig.get()
+    folder = run_dir / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(OmegaConf.to_yaml(dict_cfg))
+    (folder / "hydra.yaml").write_text(OmegaConf.to_yaml({"hydra": hydra_cfg}))
+    (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(hydra_cfg.overrides.task))
 
 
 FAILED_JOBS: list[str] = []  # --multirun: jobs that stopped on bad input, for the exit status
@@ -661,7 +689,9 @@ def main(dict_cfg: DictConfig) -> None:
         return
     config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
     try:
-        summary = run(cfg, config_dict, run_dir)
+        summary = run(
+            cfg, config_dict, run_dir, on_ready=lambda: save_hydra_files(run_dir, dict_cfg)
+        )
     except (ConfigError, EnvError, CheckpointError) as error:
         _bad_input(str(error))
         return

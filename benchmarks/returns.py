@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -89,10 +88,10 @@ def train(env: str, seed: int, steps: int) -> None:
     directory = run_dir(env, steps, seed)
     if (directory / "summary.json").exists():
         return
-    # An interrupted run starts over (train.py refuses a run dir that holds a checkpoint).
-    shutil.rmtree(directory, ignore_errors=True)
     overrides = [f"env={env}", f"seed={seed}", f"total_steps={steps}", "wandb.mode=disabled",
                  "progress=false", f"hydra.run.dir={directory}"]  # fmt: skip
+    if (directory / "checkpoint.pt").exists():  # an interrupted run continues where it stopped
+        overrides.append(f"resume={directory}")
     result = subprocess.run([sys.executable, "train.py", *overrides], cwd=REPO,
                             capture_output=True, text=True)  # fmt: skip
     if result.returncode != 0:

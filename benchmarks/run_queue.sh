@@ -20,6 +20,8 @@ worker() {
     dir="runs/returns/${env//\//-}/steps$steps/seed$seed"
     if [ -f "$dir/summary.json" ]; then echo "skip $line"; continue; fi
     mkdir -p "$(dirname "$dir")"
+    # an interrupted run continues from its checkpoint (train.py refuses to start over in it)
+    if [ -f "$dir/checkpoint.pt" ]; then extra="$extra resume=$dir"; fi
     echo "$(date +%T) worker $1 start $line"
     # shellcheck disable=SC2086  # extra holds several overrides
     python train.py "env=$env" "seed=$seed" "total_steps=$steps" wandb.mode=disabled progress=false \

@@ -230,16 +230,17 @@ def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
     would overwrite its checkpoints; only a resume of that run may continue there."""
     run_dir = tmp_path / "run"
     run_train(run_dir, *TINY)
-    checkpoint, metrics = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
-    before = checkpoint.read_bytes(), metrics.read_bytes()
+    kept = [run_dir / name for name in ("checkpoint.pt", "metrics.jsonl", ".hydra/config.yaml")]
+    before = [path.read_bytes() for path in kept]
+    assert b"seed: 0" in before[2]  # train.py writes .hydra/ itself, after its checks
 
-    again = run_train(run_dir, *TINY, check=False)
+    again = run_train(run_dir, *TINY, "seed=7", check=False)
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert f"error: {run_dir} already holds a run" in again.stderr
-    done = run_train(run_dir, *TINY, f"resume={run_dir}", check=False)  # total_steps reached
-    assert done.returncode == 2
-    assert "checkpoint is at step 300 and total_steps=300: nothing left to train" in done.stderr
-    assert (checkpoint.read_bytes(), metrics.read_bytes()) == before
+    short = run_train(run_dir, *TINY, f"resume={run_dir}", "total_steps=200", check=False)
+    assert short.returncode == 2
+    assert "checkpoint is at step 300, beyond total_steps=200" in short.stderr
+    assert [path.read_bytes() for path in kept] == before
 
     run_train(run_dir, *TINY, f"resume={run_dir}", "total_steps=400")
     assert load_checkpoint(run_dir)["step"] == 400
@@ -250,7 +251,8 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
     crash save, losing the whole run."""
     import train
 
-    trainer = train.Trainer(_tiny_config(total_steps=150), {}, tmp_path)
+    saved_config = {"env": {"id": "Pendulum-v1"}}  # what a resume checks the env against
+    trainer = train.Trainer(_tiny_config(total_steps=150), saved_config, tmp_path)
 
     def broken_eval() -> dict:
         raise RuntimeError("eval env broke")
@@ -265,6 +267,18 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
         trainer.close()
     saved = load_checkpoint(tmp_path)
     assert saved["step"] == 150 and saved["buffer"]["size"] > 0
+    # Resuming it finishes the run: no more steps, the final eval, model files and summary.
+    finish_dir = tmp_path / "finish"
+    finish_dir.mkdir()
+    trainer = train.Trainer(_tiny_config(total_steps=150, resume=str(tmp_path)), {}, finish_dir)
+    logger = train.RunLogger(finish_dir, trainer.cfg, {})
+    try:
+        summary = trainer.train(logger)
+    finally:
+        logger.close({})
+        trainer.close()
+    assert summary["total_steps"] == 150 and summary["updates"] == saved["agent"]["num_updates"]
+    assert (finish_dir / "model.pt").exists() and summary["eval_episodes"] == 1
 
 
 def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
