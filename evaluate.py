@@ -44,6 +44,7 @@ from agents.sb3 import (  # noqa: E402
     load_sb3_sac,
     read_sb3_sac,
 )
+from agents.validation import is_integer  # noqa: E402
 from configs.schema import WandbConfig  # noqa: E402
 from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
 
@@ -60,7 +61,7 @@ def evaluate(
     """
     if not isinstance(envs, gym.vector.VectorEnv):  # e.g. an SB3 VecEnv: use evaluate_policy
         raise TypeError(f"evaluate needs a gymnasium vector env, got {type(envs).__name__}")
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+    if not is_integer(episodes) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)
     if mode != gym.vector.AutoresetMode.NEXT_STEP:  # other modes would split episodes wrongly

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from agents.validation import checked_device, is_integer
+
 
 class Batch(NamedTuple):
     """A batch of transitions; reward and terminated are (B,), never (B, 1)."""
@@ -19,15 +21,6 @@ class Batch(NamedTuple):
 
 
 _FIELDS = Batch._fields
-
-
-def checked_device(device: torch.device | str) -> torch.device:
-    """torch.device, refusing CUDA where there is none with a one-line ValueError (torch's own
-    error is an AssertionError from deep inside the first allocation)."""
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} requested, but no CUDA GPU is available")
-    return device
 
 
 class ReplayBuffer:
@@ -109,7 +102,7 @@ class ReplayBuffer:
         """Uniform sample with replacement, drawn on the buffer's device (no numpy round trip)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        if not is_integer(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         index = torch.randint(0, self.size, (batch_size,), device=self.device, generator=generator)
         rows = self.rows[index]

@@ -21,7 +21,8 @@ from agents.cuda_graph import GraphedUpdate
 from agents.manual_update import actor_action, manual_update, update_step
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
-from agents.replay_buffer import Batch, checked_device
+from agents.replay_buffer import Batch
+from agents.validation import checked_device, is_integer
 
 Metrics = dict[str, torch.Tensor]
 
@@ -55,9 +56,9 @@ class SACConfig:
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
         for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every"):
-            if not _is_integer(getattr(self, name)):
+            if not is_integer(getattr(self, name)):
                 raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
-        if not all(_is_integer(width) for width in self.hidden_sizes):
+        if not all(is_integer(width) for width in self.hidden_sizes):
             raise ValueError(f"agent.hidden_sizes must be integers, got {self.hidden_sizes}")
         # NaN fails every comparison below without raising, and inf is never meant (utd=inf never
         # finishes its updates; lr=inf trains to NaN): every float must be finite.
@@ -89,10 +90,6 @@ class SACConfig:
             )
         if self.log_std_min >= self.log_std_max:
             raise ValueError("agent.log_std_min must be below agent.log_std_max")
-
-
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _actor_of_class(name: str, obs_dim: int, action_dim: int, config: SACConfig) -> Actor:
@@ -127,13 +124,17 @@ def _check_batch(batch: Batch, obs_dim: int, action_dim: int) -> None:
 def _action_bounds(
     low: np.ndarray | None, high: np.ndarray | None, action_dim: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`predict`'s env bounds, checked: both or neither (then [-1, 1]), finite, (action_dim,),
-    low <= high. Why strict: numpy would broadcast a wrong shape into wrong actions silently."""
+    """`predict`'s env bounds, checked: both or neither (then [-1, 1]), finite, scalars or of
+    shape (action_dim,), low <= high. Why strict: numpy would broadcast any other shape into
+    wrong actions silently."""
     if (low is None) != (high is None):
         raise ValueError("give both action_low and action_high, or neither (then [-1, 1])")
     if low is None or high is None:
         return -np.ones(action_dim), np.ones(action_dim)
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    # A scalar bound means the same bound for every action dimension, as in gymnasium's Box.
+    low = np.full(action_dim, float(low)) if low.ndim == 0 else low
+    high = np.full(action_dim, float(high)) if high.ndim == 0 else high
     for name, bound in (("action_low", low), ("action_high", high)):
         if bound.shape != (action_dim,):
             raise ValueError(f"{name} has shape {bound.shape}, expected ({action_dim},)")
@@ -220,7 +221,7 @@ class SACAgent:
     ) -> None:
         config.validate()
         for name, size in (("obs_dim", obs_dim), ("action_dim", action_dim)):
-            if not _is_integer(size) or size < 1:
+            if not is_integer(size) or size < 1:
                 raise ValueError(f"{name} must be a positive integer, got {size!r}")
         self.config = config
         self.obs_dim, self.action_dim = int(obs_dim), int(action_dim)
@@ -454,6 +455,17 @@ class SACAgent:
             )
         if (state.get("obs_norm") is None) != (self.obs_norm is None):
             raise ValueError("checkpoint and config disagree on agent.normalize_obs")
+        if self.obs_norm is not None:
+            own_norm, saved_norm = self.obs_norm.state_dict(), state["obs_norm"]
+            for key, value in own_norm.items():
+                saved_value = saved_norm.get(key) if isinstance(saved_norm, dict) else None
+                if saved_value is None or np.shape(saved_value) != np.shape(value):
+                    raise ValueError(f"checkpoint observation statistics: bad {key!r}")
+        log_alpha_shape = tuple(torch.as_tensor(state["log_alpha"]).shape)
+        if log_alpha_shape != tuple(self.log_alpha.shape):
+            raise ValueError(f"checkpoint log_alpha has shape {log_alpha_shape}")
+        if not is_integer(state["num_updates"]) or state["num_updates"] < 0:
+            raise ValueError(f"checkpoint num_updates is {state['num_updates']!r}")
         actor_class = state.get("actor_class", "Actor")
         actor = (
             self.actor
@@ -479,3 +491,17 @@ class SACAgent:
                         f"checkpoint networks do not match the config: {name}.{key} has shape "
                         f"{tuple(saved[key].shape)}, this agent {tuple(tensor.shape)}"
                     )
+        own_sizes = {
+            "actor_optimizer": [sum(1 for _ in actor.parameters())],
+            "critic_optimizer": [
+                len(group["params"]) for group in self.critic_optimizer.param_groups
+            ],
+            "alpha_optimizer": [
+                len(group["params"]) for group in self.alpha_optimizer.param_groups
+            ],
+        }
+        for key, sizes in own_sizes.items():  # what Optimizer.load_state_dict would refuse late
+            saved = state[key]
+            groups = saved.get("param_groups") if isinstance(saved, dict) else None
+            if not isinstance(groups, list) or [len(g.get("params", ())) for g in groups] != sizes:
+                raise ValueError(f"checkpoint {key} does not fit this agent's parameters")

@@ -148,12 +148,13 @@ def make_env(
         env = gym.make(env_id, max_episode_steps=max_episode_steps, **env_kwargs)
     except gym.error.DependencyNotInstalled as error:
         raise EnvError(f"{env_id}: {str(error).splitlines()[0]}{_extra_hint(env_id)}") from error
-    # Any other failure of the constructor is about the kwargs it was given (a kwarg it does not
-    # take: TypeError; a missing model file: OSError; a bad value: ValueError, AssertionError).
-    except Exception as error:  # noqa: BLE001 - reported as one line, with the kwargs
-        raise EnvError(
-            f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {_error_line(error)}"
-        ) from error
+    # Any other failure of the constructor: with kwargs, most likely about them (a kwarg it does
+    # not take: TypeError; a missing model file: OSError; a bad value: ValueError).
+    except Exception as error:  # noqa: BLE001 - reported as one line
+        reason = _error_line(error)
+        if env_kwargs:
+            raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {reason}") from error
+        raise EnvError(f"{env_id}: the env could not be built: {reason}") from error
     env = _flatten_state_dict(env)
     try:
         _check_spaces(env_id, env)

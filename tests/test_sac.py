@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 
 import numpy as np
 import pytest
@@ -596,3 +597,29 @@ def test_cuda_without_a_gpu_is_one_value_error() -> None:
         SACAgent(OBS_DIM, ACTION_DIM, make_config(), device="cuda")
     with pytest.raises(ValueError, match="no CUDA GPU is available"):
         ReplayBuffer(10, OBS_DIM, ACTION_DIM, device="cuda")
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (lambda s: s.update(log_alpha=torch.zeros(2)), "log_alpha has shape (2,)"),
+        (lambda s: s["critic_optimizer"].update(param_groups=[]), "critic_optimizer does not fit"),
+        (lambda s: s.update(num_updates="x"), "num_updates is 'x'"),
+    ],
+)
+def test_state_that_fails_late_is_refused_before_any_change(corrupt, message: str) -> None:
+    """These used to fail only after the networks were already replaced."""
+    state = copy.deepcopy(make_agent(seed=1).state_dict())
+    corrupt(state)
+    agent = make_agent(seed=2)
+    before = params_of(agent.actor, agent.critic) + [agent.log_alpha.detach().clone()]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        agent.load_state_dict(state)
+    assert all_equal(params_of(agent.actor, agent.critic) + [agent.log_alpha.detach()], before)
+
+
+def test_scalar_bounds_apply_to_every_dimension_and_numpy_ints_count() -> None:
+    agent = SACAgent(np.int64(OBS_DIM), ACTION_DIM, make_config(), action_low=-2.0, action_high=2.0)
+    np.testing.assert_array_equal(agent.action_high, [2.0, 2.0])
+    batch = make_buffer().sample(np.int64(8))
+    assert batch.action.shape == (8, ACTION_DIM)
