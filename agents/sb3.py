@@ -118,6 +118,13 @@ def _check_sac_mlp(path: Path, policy: Tensors, data: dict[str, Any]) -> None:
         name = re.match(r"<function (\w+)\.", str(policy_class.get("__init__", "")))
         where = f"{module}.{name.group(1)}" if name else module
         raise SB3FormatError(f"{path} is not an SB3 SAC model: its policy is {where}")
+    obs_space = data.get("observation_space")
+    obs_shape = obs_space.get("_shape") if isinstance(obs_space, dict) else None
+    if isinstance(obs_shape, list) and len(obs_shape) != 1:  # SB3 flattened it; we would not
+        raise SB3FormatError(
+            f"{path}: its observations have shape {tuple(obs_shape)}; this agent takes flat "
+            f"(1-D) observations"
+        )
     kwargs = data.get("policy_kwargs") if isinstance(data.get("policy_kwargs"), dict) else {}
     if "actor.log_std" in policy or data.get("use_sde") or kwargs.get("use_sde"):
         raise SB3FormatError(f"{path}: SAC with gSDE (use_sde=True) is not supported")

@@ -42,11 +42,12 @@ class TransitionTracker:
     ) -> Transitions:
         """The valid transitions of one vector step (possibly fewer than num_envs)."""
         valid = ~self.resetting
-        self.resetting = np.logical_or(terminated, truncated)
-        return Transitions(
+        transitions = Transitions(  # a wrong env count raises here, before any state changes
             obs[valid],
             action[valid],
             np.asarray(reward, dtype=np.float32)[valid],
             next_obs[valid],
             np.asarray(terminated, dtype=np.float32)[valid],
         )
+        self.resetting = np.logical_or(terminated, truncated)
+        return transitions

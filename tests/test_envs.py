@@ -622,3 +622,14 @@ def test_missing_shimmy_names_the_dmc_extra(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setitem(sys.modules, "shimmy", None)  # import shimmy now raises ImportError
     message = _env_error(make_env, "dm_control/cheetah-run-v0")
     assert 'pip install -e ".[dmc]"' in message
+
+
+def test_transition_tracker_refuses_a_wrong_env_count_without_changing_state() -> None:
+    tracker = TransitionTracker(2)
+    obs, action = np.zeros((2, 2), np.float32), np.zeros((2, 1), np.float32)
+    no = np.array([False, False])
+    tracker.step(obs, action, np.zeros(2), obs, np.array([True, False]), no)  # env 0 resets next
+    with pytest.raises(IndexError):
+        tracker.step(obs[:1], action[:1], np.zeros(1), obs[:1], no[:1], no[:1])  # one env only
+    # The failed call left the pending reset of env 0 in place: env 0's step is still dropped.
+    assert len(tracker.step(obs, action, np.zeros(2), obs, no, no).obs) == 1

@@ -175,6 +175,24 @@ def _text_policy(path: Path) -> None:
         archive.writestr("policy.pth", "root:x:0:0:root:/root:/bin/bash\n")
 
 
+class _MatrixObsEnv(gym.Env):
+    """Observations of shape (2, 3): SB3's MlpPolicy flattens them, our agent does not."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2, 3), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros((2, 3), np.float32), {}
+
+    def step(self, action):
+        return np.zeros((2, 3), np.float32), 0.0, False, False, {}
+
+
+def _matrix_obs(path: Path) -> None:
+    SAC("MlpPolicy", _MatrixObsEnv(), policy_kwargs={"net_arch": [8]}, device="cpu").save(path)
+
+
 def _no_policy(path: Path) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("data", "{}")
@@ -196,6 +214,7 @@ def _no_policy(path: Path) -> None:
         (lambda p: p.write_bytes(b"not a zip"), "is corrupt or not an SB3 model zip"),
         (_no_policy, "is not an SB3 model zip: it has no policy.pth"),
         (_text_policy, "is corrupt or not an SB3 model zip"),
+        (_matrix_obs, "its observations have shape (2, 3)"),
     ],
 )  # fmt: skip
 def test_rejects_what_is_not_an_sb3_sac_mlp(tmp_path: Path, make, message: str) -> None:
