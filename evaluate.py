@@ -238,10 +238,10 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
         raise EvalError("an SB3 model needs sb3_model=<zip> and env=<Gymnasium id>")
     path = Path(cfg.sb3_model).expanduser()
     spec = EnvSpec(cfg.env)
-    sizes = read_sb3_sac(path)  # sizes first, to check them against the env's
-    spaces = _spaces(spec, sizes.obs_dim, sizes.action_dim, f"SB3 model {path} has")
+    sac = read_sb3_sac(path)  # sizes first, to check them against the env's
+    spaces = _spaces(spec, sac.obs_dim, sac.action_dim, f"SB3 model {path} has")
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
-    agent = load_sb3_sac(path, spaces.action_low, spaces.action_high)
+    agent = load_sb3_sac(sac, spaces.action_low, spaces.action_high)
     return agent, spec, path
 
 

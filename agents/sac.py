@@ -280,13 +280,19 @@ class SACAgent:
         """Update the observation statistics with collected training observations (N, obs_dim)."""
         if self.obs_norm is not None:
             obs_t = torch.as_tensor(obs)
-            if obs_t.dim() not in (1, 2) or obs_t.shape[-1] != self.obs_dim:
-                raise ValueError(
-                    f"observations have shape {tuple(obs_t.shape)}, expected (N, {self.obs_dim})"
-                )
+            self._check_obs_shape(obs_t)
             if not bool(torch.isfinite(obs_t).all()):  # one NaN would poison the statistics
                 raise ValueError("observations hold NaN or inf; the statistics would stay NaN")
             self.obs_norm.update(obs_t)
+
+    def _check_obs_shape(self, obs: torch.Tensor) -> None:
+        """One (obs_dim,) observation or a batch (N, obs_dim); torch would regroup other shapes
+        of the same size silently (reshape) or fail deep inside a matmul."""
+        if obs.dim() not in (1, 2) or obs.shape[-1] != self.obs_dim:
+            raise ValueError(
+                f"observations have shape {tuple(obs.shape)}, expected (N, {self.obs_dim}) or "
+                f"({self.obs_dim},)"
+            )
 
     def normalize(self, obs: torch.Tensor) -> torch.Tensor:
         """Observations as the networks see them (identity unless normalize_obs)."""
@@ -348,11 +354,7 @@ class SACAgent:
         `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
         """
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        if obs_t.dim() not in (1, 2) or obs_t.shape[-1] != self.obs_dim:
-            raise ValueError(
-                f"observations have shape {tuple(obs_t.shape)}, expected ({self.obs_dim},) or "
-                f"(N, {self.obs_dim})"
-            )
+        self._check_obs_shape(obs_t)
         single = obs_t.dim() == 1  # one unbatched observation: one unbatched action
         obs_t = self.normalize(obs_t.unsqueeze(0) if single else obs_t)
         eps_t = None  # None: the deterministic action tanh(mean)
@@ -412,12 +414,10 @@ class SACAgent:
         mismatch raises one clear ValueError and leaves this agent as it was. Learning rates
         stay this agent's config's (the saved optimizers' are replaced), so a resumed run may
         change them."""
-        self._check_state(state)
+        actor = self._check_state(state)
         self._graphed = None  # recorded CUDA graphs point at the tensors about to be replaced
-        actor_class = state.get("actor_class", "Actor")
-        if actor_class != type(self.actor).__name__:  # e.g. an imported SB3 model, saved
-            self.actor = _actor_of_class(actor_class, self.obs_dim, self.action_dim, self.config)
-            self.actor.to(self.device)
+        if actor is not self.actor:  # a saved actor of another class, e.g. an imported SB3 model
+            self.actor = actor.to(self.device)
             self.actor_optimizer = _adam(self.actor.parameters(), self.config.actor_lr, self.device)
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
@@ -440,8 +440,9 @@ class SACAgent:
         if self.obs_norm is not None:
             self.obs_norm.load_state_dict(state["obs_norm"])
 
-    def _check_state(self, state: dict[str, Any]) -> None:
-        """ValueError for a state `load_state_dict` could only partly apply."""
+    def _check_state(self, state: dict[str, Any]) -> Actor:
+        """ValueError for a state `load_state_dict` could only partly apply; else the actor to
+        load it into (this agent's, or a fresh one of the saved actor's class)."""
         required = ("obs_dim", "action_dim", "actor", "critic", "critic_target", "log_alpha")
         optimizers = ("actor_optimizer", "critic_optimizer", "alpha_optimizer")
         missing = [key for key in (*required, *optimizers, "num_updates") if key not in state]
@@ -505,3 +506,4 @@ class SACAgent:
             groups = saved.get("param_groups") if isinstance(saved, dict) else None
             if not isinstance(groups, list) or [len(g.get("params", ())) for g in groups] != sizes:
                 raise ValueError(f"checkpoint {key} does not fit this agent's parameters")
+        return actor

@@ -261,22 +261,24 @@ def _critic_from_sb3(policy: Tensors, prefix: str, num_critics: int) -> Tensors:
 
 
 def load_sb3_sac(
-    path: str | Path,
+    path: str | Path | SB3SAC,
     action_low: np.ndarray | None = None,
     action_high: np.ndarray | None = None,
     device: torch.device | str = "cpu",
 ) -> SACAgent:
     """An SACAgent whose actor, critics and target critics compute exactly what SB3's do.
 
+    `path` may be the zip's `read_sb3_sac` result, to read it once.
     `predict`'s action bounds: those given, else the env's as the zip records them (SB3 saves
     its action space); a zip without readable bounds needs them given. Optimizer states are not
     carried over: the agent is for evaluation or a fresh start.
     """
-    sac = read_sb3_sac(path)
+    sac = path if isinstance(path, SB3SAC) else read_sb3_sac(path)  # SB3SAC: already read
     if action_low is None and action_high is None:
         if sac.action_low is None:
             raise SB3FormatError(
-                f"{path}: its action bounds are unreadable; pass action_low= and action_high="
+                f"{'the SB3 model' if path is sac else path}: its action bounds are unreadable; "
+                f"pass action_low= and action_high="
             )
         action_low, action_high = sac.action_low, sac.action_high
     agent = _empty_agent(sac, device=device, action_low=action_low, action_high=action_high)
