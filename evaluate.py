@@ -362,8 +362,11 @@ def log_to_wandb(cfg: EvaluateConfig, report: dict[str, Any], out: Path) -> None
     mode = cfg.wandb.mode
     if mode == "disabled":
         return
-    import wandb  # lazy: evaluate() and everything above never log
-
+    try:
+        import wandb  # lazy: evaluate() and everything above never log
+    except ImportError as error:  # the report is written already: warn, as any W&B failure
+        warnings.warn(f"wandb logging skipped: wandb cannot be imported ({error})", stacklevel=2)
+        return
     if mode == "auto":
         from train import has_wandb_credentials  # one credential check, shared with training
 

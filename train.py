@@ -174,7 +174,13 @@ class RunLogger:
 
     @staticmethod
     def _init_wandb(run_dir: Path, cfg: TrainConfig, config_dict: dict[str, Any], mode: str):
-        import wandb
+        try:
+            import wandb
+        except ImportError as error:  # before any training: a clear line, nothing to lose yet
+            raise ConfigError(
+                f"wandb.mode={cfg.wandb.mode} needs wandb, which cannot be imported ({error}): "
+                "pip install wandb, or run with wandb.mode=disabled"
+            ) from error
 
         kwargs = dict(
             project=cfg.wandb.project,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
-from agents.replay_buffer import Batch
+from agents.replay_buffer import Batch, ReplayBuffer
 from agents.sac import SACAgent, SACConfig
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -114,3 +115,56 @@ def test_cuda_graph_survives_load_state_dict() -> None:
     cpu.load_state_dict(agent.state_dict())  # a GPU checkpoint resumes on CPU
     assert not any(g["capturable"] for g in cpu.critic_optimizer.param_groups)
     cpu.update(Batch(*(t.cpu() for t in make_batch(0, "cuda"))))
+
+
+def test_cuda_replay_buffer_samples_on_device_and_saves_to_cpu() -> None:
+    """Numpy and GPU-tensor transitions land in one GPU row tensor; a checkpoint of it is CPU
+    tensors a CPU buffer loads row for row."""
+    buffer = ReplayBuffer(8, OBS_DIM, ACTION_DIM, "cuda")
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # 12 transitions: wraps past capacity 8
+        fields = (rng.normal(size=(2, OBS_DIM)), rng.uniform(-1, 1, (2, ACTION_DIM)),
+                  rng.normal(size=2), rng.normal(size=(2, OBS_DIM)), np.zeros(2))  # fmt: skip
+        buffer.add(*fields)
+        buffer.add(*(torch.as_tensor(f, device="cuda") for f in fields))
+    assert len(buffer) == 8 and buffer.position == 4
+    batch = buffer.sample(16, torch.Generator("cuda").manual_seed(0))
+    assert all(t.device.type == "cuda" for t in batch)
+    assert batch.obs.shape == (16, OBS_DIM) and batch.reward.shape == (16,)
+    state = buffer.state_dict()
+    assert all(t.device.type == "cpu" for t in state["storage"].values())
+    cpu = ReplayBuffer(8, OBS_DIM, ACTION_DIM, "cpu")
+    cpu.load_state_dict(state)
+    torch.testing.assert_close(cpu.rows, buffer.rows.cpu(), rtol=0, atol=0)
+
+
+def test_cuda_act_with_normalization_matches_cpu() -> None:
+    """act() takes numpy on a GPU agent and answers numpy, the same actions as on CPU."""
+    gpu = make_agent("cuda", normalize_obs=True)
+    cpu = make_agent("cpu", normalize_obs=True)
+    obs = np.random.default_rng(1).normal(3.0, 2.0, (32, OBS_DIM)).astype(np.float32)
+    for agent in (gpu, cpu):
+        agent.observe(obs)
+    cpu.load_state_dict(gpu.state_dict())
+    actions = gpu.act(obs, deterministic=True)
+    assert isinstance(actions, np.ndarray) and actions.shape == (32, ACTION_DIM)
+    np.testing.assert_allclose(actions, cpu.act(obs, deterministic=True), atol=1e-5)
+
+
+def test_cuda_sb3_import_matches_cpu_import(tmp_path) -> None:
+    """An SB3 zip (saved from CPU) loaded onto the GPU computes what its CPU import does."""
+    from stable_baselines3 import SAC
+
+    from agents.sb3 import load_sb3_sac
+
+    path = tmp_path / "sac.zip"
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [16]}, device="cpu").save(path)
+    gpu, cpu = load_sb3_sac(path, device="cuda"), load_sb3_sac(path)
+    assert gpu.device.type == "cuda"
+    obs = np.random.default_rng(2).uniform([-1, -1, -8], [1, 1, 8], (50, 3)).astype(np.float32)
+    np.testing.assert_allclose(gpu.predict(obs)[0], cpu.predict(obs)[0], atol=1e-5)
+    actions = torch.rand(50, 1) * 2 - 1
+    with torch.no_grad():
+        q_gpu = gpu.critic(torch.as_tensor(obs, device="cuda"), actions.cuda()).cpu()
+        q_cpu = cpu.critic(torch.as_tensor(obs), actions)
+    torch.testing.assert_close(q_gpu, q_cpu, atol=1e-5, rtol=1e-5)

@@ -225,3 +225,16 @@ def test_output_never_overwrites_the_model_read(run_dir: Path) -> None:
     with pytest.raises(EvalError, match="would overwrite the model being read"):
         run(EvaluateConfig(checkpoint=str(checkpoint), export_sb3=str(checkpoint)))
     assert checkpoint.read_bytes() == before
+
+
+def test_missing_wandb_warns_and_the_report_stands(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report is written before W&B logging; without wandb that logging only warns."""
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    out = tmp_path / "report.json"
+    config = EvaluateConfig(checkpoint=str(run_dir), output=str(out), episodes=1)
+    config.wandb.mode = "offline"
+    with pytest.warns(UserWarning, match="wandb cannot be imported"):
+        report = run(config)
+    assert json.loads(out.read_text())["return_mean"] == report["return_mean"]

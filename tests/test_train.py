@@ -29,13 +29,16 @@ TINY = [  # a few hundred steps of a small agent: seconds, not minutes
 ]
 
 
-def run_train(run_dir: Path, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_train(
+    run_dir: Path, *overrides: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "WANDB_DIR": str(run_dir.parent),
         "WANDB_CACHE_DIR": str(run_dir.parent),
         "WANDB_CONFIG_DIR": str(run_dir.parent),
         "WANDB_DATA_DIR": str(run_dir.parent),
+        **(env or {}),
     }
     result = subprocess.run(
         [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides],
@@ -369,6 +372,21 @@ def test_wandb_offline_run_is_written(tmp_path: Path) -> None:
     assert len(run_files) == 1 and run_files[0].stat().st_size > 0
 
 
+def test_missing_wandb_is_one_line_error_unless_disabled(tmp_path: Path) -> None:
+    """Seen on a machine whose image lacked wandb: a traceback from inside the run. A package
+    that shadows it and fails to import stands in for the missing one."""
+    shadow = tmp_path / "shadow" / "wandb"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError(\"No module named 'wandb'\")\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")])}
+    offline = [o for o in TINY if not o.startswith("wandb.")] + ["wandb.mode=offline"]
+    result = run_train(tmp_path / "offline", *offline, check=False, env=env)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "wandb.mode=disabled" in error_lines[0]
+    run_train(tmp_path / "disabled", *TINY, env=env)  # TINY disables wandb: no import at all
+
+
 def test_resume_needs_a_replay_buffer(tmp_path: Path) -> None:
     first = tmp_path / "first"
     run_train(first, *TINY)
@@ -399,6 +417,13 @@ def test_cuda_training_run(tmp_path: Path) -> None:
     assert summary["total_steps"] == 300
     state = load_checkpoint(run_dir, map_location="cpu")
     assert state["rng"]["cuda"] is not None
+    # A GPU run resumes on the GPU, and its checkpoint also on a machine without one.
+    for device in ("cuda", "cpu"):
+        resumed = tmp_path / f"resumed_{device}"
+        run_train(resumed, *TINY, f"resume={run_dir}", "total_steps=400", f"device={device}")
+        summary = json.loads((resumed / "summary.json").read_text())
+        assert summary["total_steps"] == 400
+        assert summary["updates"] == state["agent"]["num_updates"] + 100
 
 
 def test_custom_env_needs_no_file(tmp_path: Path) -> None:
