@@ -633,3 +633,27 @@ def test_transition_tracker_refuses_a_wrong_env_count_without_changing_state() -
         tracker.step(obs[:1], action[:1], np.zeros(1), obs[:1], no[:1], no[:1])  # one env only
     # The failed call left the pending reset of env 0 in place: env 0's step is still dropped.
     assert len(tracker.step(obs, action, np.zeros(2), obs, no, no).obs) == 1
+
+
+@pytest.mark.parametrize("field", ["obs", "action", "reward", "next_obs"])
+def test_transition_tracker_refuses_non_finite_values(field: str) -> None:
+    """NaN in one stored transition would make every later update NaN: refused, naming the
+    sub-env, before any state changes."""
+    tracker = TransitionTracker(2)
+    fields = {
+        "obs": np.zeros((2, 2), np.float32),
+        "action": np.zeros((2, 1), np.float32),
+        "reward": np.zeros(2),
+        "next_obs": np.ones((2, 2), np.float32),
+    }
+    no = np.array([False, False])
+    tracker.step(**fields, terminated=np.array([True, False]), truncated=no)  # env 0 resets next
+    bad = dict(fields)
+    bad[field] = fields[field].copy()
+    bad[field][1] = np.nan  # env 1: a valid transition; env 0's row is dropped anyway
+    with pytest.raises(EnvError, match=f"{field} holds NaN or inf \\(sub-env 1\\)"):
+        tracker.step(**bad, terminated=no, truncated=no)
+    assert tracker.resetting.tolist() == [True, False]  # unchanged
+    bad[field][1] = fields[field][1]
+    bad[field][0] = np.inf  # only in the dropped autoreset row: not stored, not refused
+    assert len(tracker.step(**bad, terminated=no, truncated=no).obs) == 1

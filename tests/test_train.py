@@ -387,6 +387,17 @@ def test_missing_wandb_is_one_line_error_unless_disabled(tmp_path: Path) -> None
     run_train(tmp_path / "disabled", *TINY, env=env)  # TINY disables wandb: no import at all
 
 
+def test_env_that_returns_nan_stops_with_one_line(tmp_path: Path) -> None:
+    """Pendulum with g=nan returns NaN observations from its first step: refused before the
+    replay buffer (training on it gave a NaN summary and exit 0); the checkpoint is kept."""
+    run_dir = tmp_path / "run"
+    result = run_train(run_dir, *TINY, "+env.kwargs.g=nan", check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "next_obs holds NaN or inf (sub-env 0)" in error_lines[0]
+    assert load_checkpoint(run_dir)["buffer"]["size"] == 0
+
+
 def test_resume_needs_a_replay_buffer(tmp_path: Path) -> None:
     first = tmp_path / "first"
     run_train(first, *TINY)
