@@ -434,6 +434,14 @@ class Trainer:
         self.last_eval, self.last_eval_step = report, self.step
         return report
 
+    def _observe(self, obs: np.ndarray) -> None:
+        """The agent's observation statistics; a NaN there is the env's fault: an EnvError (one
+        `error:` line), as the transition check gives for stored values."""
+        try:
+            self.agent.observe(obs)
+        except ValueError as error:
+            raise EnvError(f"the env's observation: {error}") from error
+
     def train(
         self, logger: RunLogger, on_step: Callable[[int], bool] | None = None
     ) -> dict[str, Any]:
@@ -448,7 +456,7 @@ class Trainer:
         # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
         # apart from the original run's first reset.
         obs, _ = self.envs.reset(seed=cfg.seed + self.step)
-        self.agent.observe(obs)
+        self._observe(obs)
         ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
         start_step, start_time = self.step, time.perf_counter()
         self._interval = (self.step, start_time)
@@ -464,8 +472,9 @@ class Trainer:
             while self.step < cfg.total_steps:
                 action = self._act(obs)
                 next_obs, reward, terminated, truncated, info = self.envs.step(action)
-                self.agent.observe(next_obs)  # observation statistics learn from training data only
-                self.buffer.add(*tracker.step(obs, action, reward, next_obs, terminated, truncated))
+                transitions = tracker.step(obs, action, reward, next_obs, terminated, truncated)
+                self._observe(next_obs)  # observation statistics learn from training data only
+                self.buffer.add(*transitions)
                 if self.noise is not None:
                     # Next-step autoreset: the step after an episode's end only resets (its action
                     # is ignored); the new episode's first action takes a new sequence's first eps.
@@ -530,7 +539,7 @@ class Trainer:
         cfg, metrics = self.cfg, None
         if self.step > cfg.learning_starts and len(self.buffer) > 0:
             self.update_debt += cfg.agent.utd * cfg.num_envs
-            while self.update_debt >= 1.0:
+            while self.update_debt >= 1.0 - 1e-9:  # 10 x 0.1 sums to 0.999...: still owed
                 metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
                 self.update_debt -= 1.0
         return metrics

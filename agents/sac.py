@@ -301,6 +301,7 @@ class SACAgent:
     def update(self, batch: Batch) -> Metrics:
         """One SAC gradient step in the paper's order: critic, actor, alpha, target critics."""
         cfg = self.config
+        _check_batch(batch, self.obs_dim, self.action_dim)  # ~3 µs; every backend
         if self.obs_norm is not None:  # the buffer keeps raw observations; today's statistics apply
             batch = batch._replace(
                 obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)
@@ -315,7 +316,6 @@ class SACAgent:
                 self._graphed = self._graphed or GraphedUpdate(self)
                 return self._graphed(batch)
             return manual_update(self, batch, step=self._update_step)
-        _check_batch(batch, self.obs_dim, self.action_dim)  # the manual path checks its own
         alpha = self.alpha
         loss, metrics = critic_loss(
             self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma

@@ -531,9 +531,11 @@ def test_observe_refuses_wrong_width_and_non_finite_observations() -> None:
     assert all(torch.equal(torch.as_tensor(after[k]), torch.as_tensor(before[k])) for k in before)
 
 
-def test_autograd_update_refuses_a_column_reward() -> None:
-    """reward (B, 1) would broadcast the soft target to (B, B) and train on it silently."""
-    agent = make_agent(update_backend="autograd")
+@pytest.mark.parametrize("backend", ["autograd", "manual"])
+def test_update_refuses_a_column_reward(backend: str) -> None:
+    """reward (B, 1) would broadcast the soft target to (B, B) and train on it silently (the
+    manual backend did, with as many critics as rows)."""
+    agent = make_agent(update_backend=backend, num_critics=16)
     batch = make_batch()
     before = params_of(agent.critic)
     with pytest.raises(ValueError, match=r"batch.reward has shape \(16, 1\)"):

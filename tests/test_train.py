@@ -107,6 +107,14 @@ def test_utd_counts_updates_over_all_envs(tmp_path: Path) -> None:
     assert summary["updates"] == 100
 
 
+def test_fractional_utd_runs_every_owed_update(tmp_path: Path) -> None:
+    """utd 0.1: 200 steps after learning starts owe 20 updates; summing 0.1 in floats reaches
+    only 0.999... after ten steps, which ran 19."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "agent.utd=0.1")
+    assert json.loads((run_dir / "summary.json").read_text())["updates"] == 20
+
+
 def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
     """`Trainer.train(on_step=...)`, the hook benchmarks/ times train.py's own loop with: it sees
     every env step after that step's update, and True stops the run there, final eval and
@@ -387,11 +395,14 @@ def test_missing_wandb_is_one_line_error_unless_disabled(tmp_path: Path) -> None
     run_train(tmp_path / "disabled", *TINY, env=env)  # TINY disables wandb: no import at all
 
 
-def test_env_that_returns_nan_stops_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("normalize_obs", [False, True])
+def test_env_that_returns_nan_stops_with_one_line(tmp_path: Path, normalize_obs: bool) -> None:
     """Pendulum with g=nan returns NaN observations from its first step: refused before the
-    replay buffer (training on it gave a NaN summary and exit 0); the checkpoint is kept."""
+    replay buffer (training on it gave a NaN summary and exit 0) and before the observation
+    statistics; the checkpoint is kept."""
     run_dir = tmp_path / "run"
-    result = run_train(run_dir, *TINY, "+env.kwargs.g=nan", check=False)
+    normalize = f"agent.normalize_obs={str(normalize_obs).lower()}"
+    result = run_train(run_dir, *TINY, "+env.kwargs.g=nan", normalize, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "next_obs holds NaN or inf (sub-env 0)" in error_lines[0]
