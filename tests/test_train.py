@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import train
 from agents import SACAgent, SACConfig
 from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.noise import ColoredNoise
+from configs.schema import CheckpointConfig, EnvConfig, EvalConfig, TrainConfig, WandbConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # a few hundred steps of a small agent: seconds, not minutes
@@ -99,38 +103,28 @@ def test_resume_continues_from_saved_step(tmp_path: Path) -> None:
     assert load_checkpoint(first)["step"] == 300
 
 
-def test_utd_counts_updates_over_all_envs(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("num_envs", "utd", "updates"),
+    [
+        (2, "0.5", 100),  # 1 update per vector step; (300 - 100) / 2 vector steps
+        (1, "0.25", 50),  # fractions carried over steps: one update every 4th step
+        (2, "0.75", 150),  # 1.5 per vector step
+        (1, "0.1", 20),  # ten 0.1s sum to 0.999... in floats: 19 before the fix
+    ],
+)
+def test_utd_counts_updates_over_all_envs(
+    tmp_path: Path, num_envs: int, utd: str, updates: int
+) -> None:
     run_dir = tmp_path / "run"
-    run_train(run_dir, *TINY, "num_envs=2", "agent.utd=0.5")
-    summary = json.loads((run_dir / "summary.json").read_text())
-    # 2 envs x 0.5 = 1 update per vector step; (300 - 100) / 2 vector steps after learning starts
-    assert summary["updates"] == 100
-
-
-def test_fractional_utd_runs_every_owed_update(tmp_path: Path) -> None:
-    """utd 0.1: 200 steps after learning starts owe 20 updates; summing 0.1 in floats reaches
-    only 0.999... after ten steps, which ran 19."""
-    run_dir = tmp_path / "run"
-    run_train(run_dir, *TINY, "agent.utd=0.1")
-    assert json.loads((run_dir / "summary.json").read_text())["updates"] == 20
+    run_train(run_dir, *TINY, f"num_envs={num_envs}", f"agent.utd={utd}")
+    assert json.loads((run_dir / "summary.json").read_text())["updates"] == updates
 
 
 def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
     """`Trainer.train(on_step=...)`, the hook benchmarks/ times train.py's own loop with: it sees
     every env step after that step's update, and True stops the run there, final eval and
     model files included."""
-    import train
-    from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
-
-    cfg = TrainConfig(
-        env=EnvConfig(id="Pendulum-v1"),
-        agent=SACConfig(hidden_sizes=(32, 32), batch_size=32),
-        eval=EvalConfig(every=0, episodes=1),
-        wandb=WandbConfig(mode="disabled"),
-        total_steps=300,
-        learning_starts=100,
-        progress=False,
-    )
+    cfg = _tiny_config()
     trainer = train.Trainer(cfg, {}, tmp_path)
     seen: list[tuple[int, int]] = []
 
@@ -160,6 +154,11 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
     summary_a = json.loads((a / "summary.json").read_text())
     summary_b = json.loads((b / "summary.json").read_text())
     assert summary_a["eval_returns"] == summary_b["eval_returns"]
+    c = tmp_path / "c"  # and another seed another run: the seed is not ignored
+    run_train(c, *TINY, "seed=4")
+    actor_c = load_checkpoint(c)["agent"]["actor"]
+    assert not all(torch.equal(actor_a[k], actor_c[k]) for k in actor_a)
+    assert json.loads((c / "summary.json").read_text())["eval_returns"] != summary_a["eval_returns"]
 
 
 @pytest.mark.parametrize(
@@ -191,9 +190,8 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], mes
     assert "Traceback" not in result.stderr
 
 
-def _tiny_config(**changes: object):
-    from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
-
+def _tiny_config(**changes: object) -> TrainConfig:
+    """TINY as a TrainConfig, for a Trainer in-process."""
     fields = dict(
         env=EnvConfig(id="Pendulum-v1"),
         agent=SACConfig(hidden_sizes=[32, 32], batch_size=32),
@@ -260,8 +258,6 @@ def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
 def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
     """The final evaluation (and its video) runs after the loop; an error there used to skip the
     crash save, losing the whole run."""
-    import train
-
     saved_config = {"env": {"id": "Pendulum-v1"}}  # what a resume checks the env against
     trainer = train.Trainer(_tiny_config(total_steps=150), saved_config, tmp_path)
 
@@ -293,8 +289,6 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
 
 
 def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
-    import train
-
     for learning_starts, warned in ((100, False), (300, True)):
         cfg = _tiny_config(learning_starts=learning_starts)
         train.Trainer(cfg, {}, tmp_path / str(learning_starts)).close()
@@ -517,3 +511,111 @@ def test_each_episode_acts_with_a_fresh_noise_sequence_from_its_start(tmp_path: 
         ended = step % 4 == 2
     assert len(expected) == len(eps) == 15
     np.testing.assert_allclose(eps[:, 0].numpy(), expected, atol=1e-3)
+
+
+def _eval_returns_by_step(run_dir: Path) -> dict[int, float]:
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {row["step"]: row["eval/return_mean"] for row in rows if "eval/return_mean" in row}
+
+
+def test_best_model_is_the_best_eval(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "eval.every=100", "log_every=100")
+    evals = _eval_returns_by_step(run_dir)
+    assert sorted(evals) == [100, 200, 300]
+    best_step = max(evals, key=evals.__getitem__)
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["step"] == best_step and best["eval"]["return_mean"] == evals[best_step]
+    saved = load_checkpoint(run_dir)
+    assert (saved["best_eval_step"], saved["best_eval_return"]) == (best_step, evals[best_step])
+
+
+def test_best_model_kept_on_ties_and_resume_restores_rng_and_best(tmp_path: Path) -> None:
+    """No update runs (learning_starts = total_steps), so all three evals score the same: the
+    first stays the best (a best.pt overwritten at every eval would hold step 300). A resume
+    restores that best and the torch and numpy generator states."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "eval.every=100", "log_every=100", "learning_starts=300")
+    assert len(set(_eval_returns_by_step(run_dir).values())) == 1
+    assert load_checkpoint(run_dir / "best.pt")["step"] == 100
+    saved = load_checkpoint(run_dir)
+    torch.manual_seed(12345)  # not the saved state
+    trainer = train.Trainer(_tiny_config(total_steps=400, resume=str(run_dir)), {}, tmp_path / "r")
+    try:
+        assert torch.equal(torch.get_rng_state(), saved["rng"]["torch"])
+        assert trainer.np_rng.bit_generator.state == saved["rng"]["numpy"]
+        assert (trainer.best_eval_step, trainer.best_eval_return) == (
+            100,
+            saved["eval"]["return_mean"],
+        )
+    finally:
+        trainer.close()
+
+
+def test_checkpoint_every_saves_on_schedule(tmp_path: Path) -> None:
+    cfg = _tiny_config(checkpoint=CheckpointConfig(every=100))
+    trainer = train.Trainer(cfg, {}, tmp_path)
+    saved_steps: dict[int, int] = {}
+
+    def on_step(step: int) -> bool:
+        if step in (50, 150, 250):  # read mid-run: the final save overwrites the file
+            path = tmp_path / "checkpoint.pt"
+            saved_steps[step] = load_checkpoint(tmp_path)["step"] if path.exists() else -1
+        return False
+
+    logger = train.RunLogger(tmp_path, cfg, {})
+    try:
+        trainer.train(logger, on_step=on_step)
+    finally:
+        logger.close({})
+        trainer.close()
+    assert saved_steps == {50: -1, 150: 100, 250: 200}
+
+
+def test_checkpoint_without_buffer_is_small_and_not_resumable(tmp_path: Path) -> None:
+    with_buffer, without = tmp_path / "with", tmp_path / "without"
+    run_train(with_buffer, *TINY)
+    run_train(without, *TINY, "checkpoint.save_buffer=false")
+    assert load_checkpoint(without)["buffer"] is None
+    assert load_checkpoint(with_buffer)["buffer"]["size"] == 299  # step 201 only resets
+    result = run_train(tmp_path / "resumed", *TINY, f"resume={without}", check=False)
+    assert result.returncode != 0 and "holds no replay buffer" in result.stderr
+
+
+def test_uniform_warmup_acts_uniformly_before_learning_starts(tmp_path: Path) -> None:
+    """Before learning_starts the actions are U(-1, 1) (SB3's and the SAC paper's warm-up), not
+    the untrained policy's samples (what `exploration.uniform_warmup=false` stores)."""
+    actions = {}
+    for warmup in ("true", "false"):
+        run_dir = tmp_path / warmup
+        run_train(run_dir, *TINY, "learning_starts=300", f"exploration.uniform_warmup={warmup}")
+        actions[warmup] = load_checkpoint(run_dir)["buffer"]["storage"]["action"].numpy().ravel()
+    uniform = actions["true"]
+    assert len(uniform) == 299 and not np.array_equal(uniform, actions["false"])
+    assert abs(uniform.mean()) < 0.12 and abs(uniform.std() - 1 / np.sqrt(3)) < 0.06
+    assert uniform.min() > -1 and uniform.max() < 1
+    assert uniform.min() < -0.95 and uniform.max() > 0.95  # spread over the whole range
+
+
+def test_sigterm_saves_the_checkpoint_and_exits_130(tmp_path: Path) -> None:
+    """`kill` (SIGTERM) is handled as Ctrl-C: the checkpoint at the step reached, exit 130."""
+    run_dir = tmp_path / "run"
+    overrides = [o for o in TINY if not o.startswith("total_steps")]
+    process = subprocess.Popen(
+        [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides,
+         "total_steps=1000000", "log_every=100"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        metrics = run_dir / "metrics.jsonl"
+        while not (metrics.exists() and "time/updates" in metrics.read_text()):
+            assert process.poll() is None and time.monotonic() < deadline, "run did not start"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted at step" in stderr and "Traceback" not in stderr
+    assert 100 <= load_checkpoint(run_dir)["step"] < 1_000_000
