@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from test_train import TINY, run_train  # noqa: E402
 
+from agents.checkpoint import load_checkpoint  # noqa: E402
+
 TINY_TRACKED = [o for o in TINY if not o.startswith("wandb.")]
 TRAIN_METRICS = {
     "train/critic_loss",
@@ -115,16 +117,22 @@ def test_model_artifacts_best_and_latest(offline_run) -> None:
     assert "best" in artifacts[0]["aliases"]
     assert {"latest", "final"} <= set(artifacts[1]["aliases"])
     assert len({a["name"] for a in artifacts}) == 1  # two versions of one model artifact
-    for artifact in artifacts:
+    local = json.loads((run_dir / "summary.json").read_text())
+    best = load_checkpoint(run_dir / "best.pt")
+    expected = [  # (step, eval return) of best.pt, then of the final model
+        (best["step"], best["eval"]["return_mean"]),
+        (local["total_steps"], local["eval_return_mean"]),
+    ]
+    for artifact, (step, eval_return) in zip(artifacts, expected):
         assert artifact["type"] == "model"
         metadata = json.loads(artifact["metadata"])
         assert metadata["env_id"] == "Pendulum-v1"
-        assert "eval_return_mean" in metadata and "step" in metadata
+        assert metadata["step"] == step
+        assert metadata["eval_return_mean"] == pytest.approx(eval_return)
     summary = {}
     for r in records:
         if r["type"] == "summary":
             summary.update(r["summary"].get("update", {}))
-    local = json.loads((run_dir / "summary.json").read_text())
     assert summary["eval/final_return_mean"] == pytest.approx(local["eval_return_mean"])
     assert summary["eval/best_return_mean"] >= summary["eval/final_return_mean"]
 
@@ -182,3 +190,16 @@ def test_wandb_failure_mid_run_keeps_training(tmp_path: Path, monkeypatch) -> No
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "summary.json").is_file()
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert any("eval/return_mean" in line for line in lines)
+
+
+def test_online_mode_without_server_falls_back_to_offline(tmp_path: Path) -> None:
+    """An unreachable server (a closed local port) costs at most wandb.init_timeout, then the
+    run logs offline with a warning instead of failing or hanging."""
+    run_dir = tmp_path / "run"
+    env = {"WANDB_API_KEY": "0" * 40, "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    overrides = [*TINY_TRACKED, "wandb.mode=online", "wandb.init_timeout=5"]
+    result = run_train(run_dir, *overrides, env=env)
+    assert "falling back to offline" in result.stderr
+    (offline_dir,) = (run_dir / "wandb").glob("offline-run-*")
+    assert list(offline_dir.glob("run-*.wandb"))
+    assert json.loads((run_dir / "summary.json").read_text())["total_steps"] == 300
