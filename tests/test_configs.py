@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import require_extra
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
@@ -69,7 +70,7 @@ def test_default_run_dir_has_no_slash_from_the_env_id() -> None:
 @pytest.mark.parametrize("env_name", ENV_FILES)
 def test_env_config_composes_and_env_runs(env_name: str) -> None:
     if env_name.startswith("dm_control/"):
-        pytest.importorskip("dm_control")  # the [dmc] extra (.ci/setup installs it)
+        require_extra("dm_control")
     cfg = compose_config(f"env={env_name}")
     assert isinstance(cfg, TrainConfig)
     assert isinstance(cfg.agent, SACConfig)

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from env_helpers import CounterEnv, counter_thunk, sync_vector
+from extras import require_extra
 from gymnasium.vector import AutoresetMode
 
 from envs import EnvError, TransitionTracker, env_spaces, make_env, make_vector_env
@@ -591,7 +592,7 @@ def test_dict_of_state_vectors_is_flattened_in_key_order() -> None:
 
 
 def test_dm_control_env_is_flat_float32_and_ends_by_truncation() -> None:
-    pytest.importorskip("dm_control")
+    require_extra("dm_control")
     env = make_env("dm_control/walker-walk-v0")
     assert env.observation_space.shape == (24,)  # orientations 14, height 1, velocity 9
     assert env.action_space.shape == (6,)
@@ -610,7 +611,7 @@ def test_dm_control_env_is_flat_float32_and_ends_by_truncation() -> None:
 
 
 def test_unknown_dm_control_task_names_the_id_form() -> None:
-    pytest.importorskip("dm_control")
+    require_extra("dm_control")
     message = _env_error(make_env, "dm_control/cheetah-fly-v0")
     assert "unknown Gymnasium env id 'dm_control/cheetah-fly-v0'" in message
 

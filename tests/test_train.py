@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from extras import require_extra
 
 import train
 from agents import SACAgent, SACConfig
@@ -463,7 +464,7 @@ def test_custom_env_needs_no_file(tmp_path: Path) -> None:
 def test_smoke_run_per_env_family(tmp_path: Path, env_name: str, module: str) -> None:
     """Box2D, MuJoCo and DeepMind Control train from their config files (classic control: the
     tests above)."""
-    pytest.importorskip(module)
+    require_extra(module)
     run_dir = tmp_path / "run"
     tiny = [o for o in TINY if not o.startswith("env=")]
     run_train(run_dir, *tiny, f"env={env_name}", "eval.episodes=1", "env.max_episode_steps=200")

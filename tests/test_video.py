@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from extras import require_extra
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # as train.py / evaluate.py do
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -23,8 +23,8 @@ FAMILIES = [
 
 @pytest.mark.parametrize(("env_id", "module"), FAMILIES)
 def test_record_video_headless(env_id: str, module: str | None, tmp_path: Path) -> None:
-    if module is not None and importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed")
+    if module is not None:
+        require_extra(module)
     import imageio.v3 as iio
 
     probe = make_env(env_id)
