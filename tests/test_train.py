@@ -620,3 +620,16 @@ def test_sigterm_saves_the_checkpoint_and_exits_130(tmp_path: Path) -> None:
     assert process.returncode == 130, stderr[-2000:]
     assert "interrupted at step" in stderr and "Traceback" not in stderr
     assert 100 <= load_checkpoint(run_dir)["step"] < 1_000_000
+
+
+def test_async_vector_env_trains_as_sync(tmp_path: Path) -> None:
+    """env.vectorization=async (sub-envs in worker processes) collects the very transitions
+    sync does: same seed, same weights and eval returns."""
+    runs = {}
+    for mode in ("sync", "async"):
+        run_train(tmp_path / mode, *TINY, "num_envs=2", f"env.vectorization={mode}")
+        runs[mode] = load_checkpoint(tmp_path / mode)
+    assert runs["async"]["buffer"]["size"] == runs["sync"]["buffer"]["size"] > 250
+    for key, value in runs["sync"]["agent"]["actor"].items():
+        assert torch.equal(runs["async"]["agent"]["actor"][key], value), key
+    assert runs["async"]["eval"]["episode_returns"] == runs["sync"]["eval"]["episode_returns"]
