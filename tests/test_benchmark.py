@@ -1,13 +1,18 @@
-"""benchmarks/speed.py: its --quick mode runs end to end (so the script never rots), and its
-FLOP count is the one issue 5 states."""
+"""benchmarks/speed.py: its --quick mode runs end to end (so the script never rots), its FLOP
+count is the one issue 5 states, its ratios go the documented way, both implementations get
+identical hyperparameters, and the time-to-solve clock stops where it should and excludes
+evaluation time."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -20,6 +25,35 @@ def load_speed():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# The documented direction of every summary ratio (speed.py's docstring: ours/SB3, and
+# SB3/ours, the speedup, for times; the floor ratio is ms/update over the FLOP floor, compared
+# ours/SB3). Written out here, not read from speed.SPEED_METRICS, so a flipped entry there fails.
+RATIO_DIRECTIONS = {
+    "steps_per_s": "ours/sb3",
+    "ms_per_update": "sb3/ours",
+    "env_step_us": "sb3/ours",
+    "peak_rss_mb": "ours/sb3",
+    "floor_ratio": "ours/sb3",
+}
+
+
+def assert_summary_ratios(data: dict[str, Any]) -> None:
+    """Every run's floor ratio is its ms/update over its own FLOP floor; every summary row holds
+    the medians over runs and their ratio in RATIO_DIRECTIONS' direction."""
+    for run in data["runs"]:
+        assert run["floor_ratio"] == pytest.approx(run["ms_per_update"] / run["floor_ms"])
+    for env_id, rows in data["summary"].items():
+        runs = [r for r in data["runs"] if r["env_id"] == env_id]
+        for metric, direction in RATIO_DIRECTIONS.items():
+            row = rows[metric]
+            ours = statistics.median(r[metric] for r in runs if r["impl"] == "ours")
+            sb3 = statistics.median(r[metric] for r in runs if r["impl"] == "sb3")
+            assert (row["ours"], row["sb3"]) == pytest.approx((ours, sb3)), metric
+            expected = ours / sb3 if direction == "ours/sb3" else sb3 / ours
+            assert row["ratio"] == pytest.approx(expected), metric
+            assert row["ratio_kind"] == direction, metric
 
 
 def test_update_flops_pendulum_matches_hand_count() -> None:
@@ -45,6 +79,7 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
+    assert_summary_ratios(data)
 
     machine = data["machine"]
     assert machine["cpu_model"] and machine["cpu_count"] >= 1 and machine["threads"] >= 1
@@ -146,3 +181,253 @@ def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
     text = "\n".join(speed.render_solve(results) + speed.render_sample_efficiency(results))
     assert "## Time to solve Pendulum-v1" in text and "| 0 |" in text
     assert "## Sample efficiency (Pendulum-v1)" in text and "Mean over seeds" in text
+
+
+def hand_made_run(impl: str, gflops: float, **metrics: float) -> dict[str, Any]:
+    return {"env_id": "Pendulum-v1", "impl": impl, "matmul_gflops": {"mm": gflops}, **metrics}
+
+
+def test_summary_ratios_follow_documented_directions() -> None:
+    """summarize() on hand-made runs (no training): medians per implementation, ratios in the
+    documented direction, the floor ratio as ms/update over that run's FLOP floor."""
+    speed = load_speed()
+    # Three runs each; the medians (middle values) differ from the means on purpose.
+    ours = [
+        hand_made_run("ours", 50.0, steps_per_s=300.0, ms_per_update=2.0, env_step_us=11.0,
+                      peak_rss_mb=650.0),
+        hand_made_run("ours", 40.0, steps_per_s=290.0, ms_per_update=2.5, env_step_us=12.0,
+                      peak_rss_mb=700.0),
+        hand_made_run("ours", 60.0, steps_per_s=900.0, ms_per_update=1.0, env_step_us=10.0,
+                      peak_rss_mb=600.0),
+    ]  # fmt: skip
+    sb3 = [
+        hand_made_run("sb3", 20.0, steps_per_s=100.0, ms_per_update=8.0, env_step_us=55.0,
+                      peak_rss_mb=325.0),
+        hand_made_run("sb3", 30.0, steps_per_s=120.0, ms_per_update=10.0, env_step_us=50.0,
+                      peak_rss_mb=400.0),
+        hand_made_run("sb3", 25.0, steps_per_s=50.0, ms_per_update=6.0, env_step_us=60.0,
+                      peak_rss_mb=300.0),
+    ]  # fmt: skip
+    runs = [run for pair in zip(ours, sb3) for run in pair]  # as run: ours, SB3, ours, ...
+    summary, flops = speed.summarize(runs, ["Pendulum-v1"])
+    rows = summary["Pendulum-v1"]
+
+    # Medians: ours 300 steps/s, 2.0 ms, 11 us, 650 MiB; SB3 100, 8.0, 55, 325.
+    assert rows["steps_per_s"]["ratio"] == pytest.approx(3.0)  # ours/SB3
+    assert rows["ms_per_update"]["ratio"] == pytest.approx(4.0)  # SB3/ours
+    assert rows["env_step_us"]["ratio"] == pytest.approx(5.0)  # SB3/ours
+    assert rows["peak_rss_mb"]["ratio"] == pytest.approx(2.0)  # ours/SB3
+    assert rows["ms_per_update"]["ours_runs"] == [2.0, 2.5, 1.0]
+
+    # Floor: Pendulum's FLOPs per update at each run's own torch.mm rate.
+    total = speed.update_flops(3, 1, [256, 256], 256)["total"]
+    for run in runs:
+        floor_ms = total / (run["matmul_gflops"]["mm"] * 1e9) * 1e3
+        assert run["floor_ms"] == pytest.approx(floor_ms)
+        assert run["floor_ratio"] == pytest.approx(run["ms_per_update"] / floor_ms)
+    floor_ours = statistics.median(r["ms_per_update"] * r["matmul_gflops"]["mm"] for r in ours)
+    floor_sb3 = statistics.median(r["ms_per_update"] * r["matmul_gflops"]["mm"] for r in sb3)
+    floor_ours, floor_sb3 = floor_ours * 1e6 / total, floor_sb3 * 1e6 / total
+    assert rows["floor_ratio"]["ours"] == pytest.approx(floor_ours)
+    assert rows["floor_ratio"]["sb3"] == pytest.approx(floor_sb3)
+    assert rows["floor_ratio"]["ratio"] == pytest.approx(floor_ours / floor_sb3)
+    # The shared floor: median mm rate over all six runs (35 GFLOP/s).
+    assert flops["Pendulum-v1"]["gflops_mm_median"] == pytest.approx(35.0)
+    assert flops["Pendulum-v1"]["floor_ms_median"] == pytest.approx(total / 35e9 * 1e3)
+
+    assert_summary_ratios({"runs": runs, "summary": summary})
+
+    # The report prints each ratio with its direction.
+    text = "\n".join(speed.render_speed({"runs": runs, "summary": summary, "flops": flops}))
+    for label, cell in (
+        ("env-steps/s", "3.00× (ours/sb3)"),
+        ("ms per update", "4.00× (sb3/ours)"),
+        ("raw env step", "5.00× (sb3/ours)"),
+        ("peak RSS", "2.00× (ours/sb3)"),
+    ):
+        line = next(line for line in text.splitlines() if line.startswith(f"| {label}"))
+        assert cell in line, line
+
+
+class Captured(Exception):
+    """Raised by the stand-ins for train_ours/train_sb3 once they have recorded their arguments."""
+
+
+def capture_training(speed: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """Replace speed's two training functions with recorders, so a child task's settings for
+    each implementation can be read without training."""
+    calls: dict[str, dict[str, Any]] = {}
+
+    def ours(env_id, config, learning_starts, total_steps, seed, hook, device="cpu", **_):
+        calls["ours"] = dict(config=config, learning_starts=learning_starts, total=total_steps)
+        raise Captured
+
+    def sb3(env_id, kwargs, total_steps, seed, hook, device="cpu"):
+        calls["sb3"] = dict(kwargs=kwargs, total=total_steps)
+        raise Captured
+
+    monkeypatch.setattr(speed, "train_ours", ours)
+    monkeypatch.setattr(speed, "train_sb3", sb3)
+    return calls
+
+
+def layer_shapes(linears: list[Any]) -> list[tuple[int, int]]:
+    return [(layer.in_features, layer.out_features) for layer in linears]
+
+
+@pytest.mark.parametrize("task", ["speed", "final_return"])
+def test_identical_hyperparameters(task: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What child_speed and child_final_return hand each implementation, built into a real
+    SB3 SAC and a real SACAgent: every shared hyperparameter is the same on both sides."""
+    import torch
+    from stable_baselines3 import SAC
+    from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+
+    from agents import SACAgent
+
+    torch.set_num_threads(1)
+    speed = load_speed()
+    calls = capture_training(speed, monkeypatch)
+    if task == "speed":
+        spec = {"env_id": "Pendulum-v1", "seed": 0, "env_steps": 10, "warmup": 7, "steps": 30}
+        child, lr = speed.child_speed, 3e-4
+    else:  # a learning rate off the default: it must reach all three optimizers on both sides
+        spec = {"env_id": "Pendulum-v1", "seed": 0, "steps": 500, "lr": 1e-3, "eval_episodes": 1}
+        child, lr = speed.child_final_return, 1e-3
+    for impl in speed.IMPLS:
+        with pytest.raises(Captured):
+            child({**spec, "impl": impl})
+    config, learning_starts = calls["ours"]["config"], calls["ours"]["learning_starts"]
+    assert calls["ours"]["total"] == calls["sb3"]["total"]
+
+    agent = SACAgent(3, 1, config, "cpu")  # Pendulum-v1: obs 3, action 1
+    model = SAC("MlpPolicy", "Pendulum-v1", device="cpu", **calls["sb3"]["kwargs"])
+
+    assert model.gamma == config.gamma == 0.99
+    assert model.tau == config.tau == 0.005
+    assert model.batch_size == config.batch_size == 256
+    assert model.replay_buffer.buffer_size == config.buffer_size == 1_000_000
+    assert model.learning_starts == learning_starts == 1000
+    # Learning rates, as the optimizers hold them: actor, critics, temperature.
+    for theirs, mine in (
+        (model.actor.optimizer, agent.actor_optimizer),
+        (model.critic.optimizer, agent.critic_optimizer),
+        (model.ent_coef_optimizer, agent.alpha_optimizer),
+    ):
+        assert theirs.param_groups[0]["lr"] == pytest.approx(mine.param_groups[0]["lr"])
+        assert mine.param_groups[0]["lr"] == pytest.approx(lr)
+    assert model.lr_schedule(0.0) == pytest.approx(lr)  # constant over training in SB3 too
+    # Temperature: learned on both sides, from the same start, toward the same target.
+    assert model.log_ent_coef.requires_grad and agent.log_alpha.requires_grad
+    assert model.log_ent_coef.exp().item() == pytest.approx(agent.log_alpha.exp().item())
+    assert agent.log_alpha.exp().item() == pytest.approx(1.0)
+    assert model.target_entropy == pytest.approx(agent.target_entropy) == -1.0
+    # Networks: same layer sizes, same number of critics.
+    sb3_actor = [m for m in model.actor.latent_pi if isinstance(m, torch.nn.Linear)]
+    for theirs, mine in (
+        (model.actor.mu, agent.actor.mu),
+        (model.actor.log_std, agent.actor.log_std),
+    ):
+        assert layer_shapes([*sb3_actor, theirs]) == layer_shapes(
+            [*agent.actor.trunk_linears, mine]
+        )
+    assert layer_shapes(agent.actor.trunk_linears) == [(3, 256), (256, 256)]
+    assert model.critic.n_critics == agent.critic.num_critics == config.num_critics == 2
+    for q_net in model.critic.q_networks:
+        shapes = layer_shapes([m for m in q_net if isinstance(m, torch.nn.Linear)])
+        assert shapes == [tuple(layer.weight.shape[1:]) for layer in agent.critic.layers]
+        assert shapes == [(4, 256), (256, 256), (256, 1)]
+    # Updates per env step: SB3 trains gradient_steps every train_freq env steps (one env).
+    assert model.train_freq.unit == TrainFrequencyUnit.STEP and model.n_envs == 1
+    assert model.gradient_steps / model.train_freq.frequency == config.utd == 1
+    # One actor, temperature and target-critic step with every critic step, on both sides.
+    assert model.target_update_interval == config.actor_update_every == 1
+
+
+class FakeClock:
+    """time.perf_counter stand-in: advanced by hand (training) and by the fake evaluate."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SolveClock driven step by step: 1 s of training per env step, 100 s per evaluation, a
+    scripted return per evaluation. It evaluates every `every` steps only, reports training
+    seconds without evaluation time, and stops at the first return >= -200."""
+    import evaluate as evaluate_module
+
+    speed = load_speed()
+    clock_time = FakeClock()
+    monkeypatch.setattr(speed, "time", SimpleNamespace(perf_counter=clock_time.perf_counter))
+    clock = speed.SolveClock("Pendulum-v1", seed=3, every=5, episodes=2)
+    scripted = iter([-1000.0, -200.001, -200.0])  # then -50 for every later evaluation
+    evals = []
+
+    def fake_evaluate(policy, envs, episodes, seed=None):
+        assert envs is clock.eval_envs
+        evals.append((episodes, seed))
+        clock_time.now += 100.0
+        return {"return_mean": next(scripted, -50.0)}
+
+    monkeypatch.setattr(evaluate_module, "evaluate", fake_evaluate)
+    clock.start()
+    stopped_at = None
+    for step in range(1, 31):
+        clock_time.now += 1.0  # this env step's training
+        if clock(step, policy=lambda obs: obs):
+            stopped_at = step
+            break
+
+    assert stopped_at == 15  # -200.001 at step 10 is not solved; -200.0 at 15 is
+    assert evals == [(2, 3 + speed.EVAL_SEED_OFFSET)] * 3  # steps 5, 10, 15 only
+    assert clock.curve == [
+        {"step": 5, "train_s": 5.0, "return_mean": -1000.0},
+        {"step": 10, "train_s": 10.0, "return_mean": -200.001},
+        {"step": 15, "train_s": 15.0, "return_mean": -200.0},
+    ]
+    assert clock.solved == {"step": 15, "train_s": 15.0, "return_mean": -200.0}
+
+
+@pytest.mark.parametrize("impl", ["ours", "sb3"])
+def test_solve_clock_ends_training(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In each implementation's real training loop (random actions only: learning starts after
+    the run), the loop ends at the step the clock reports solved: no later evaluation."""
+    import torch
+
+    import evaluate as evaluate_module
+
+    torch.set_num_threads(1)
+    speed = load_speed()
+    clock = speed.SolveClock("Pendulum-v1", seed=0, every=100, episodes=1)
+    real_evaluate, scripted, steps_seen = evaluate_module.evaluate, iter([-900.0, -150.0]), []
+
+    def fake_evaluate(policy, envs, episodes, seed=None):
+        if envs is not clock.eval_envs:  # train.py's own final evaluation
+            return real_evaluate(policy, envs, episodes, seed=seed)
+        return {"return_mean": next(scripted, -100.0)}
+
+    monkeypatch.setattr(evaluate_module, "evaluate", fake_evaluate)
+
+    class Recorder(speed.Hook):
+        def start(self) -> None:
+            clock.start()
+
+        def __call__(self, step: int, policy: Any) -> bool:
+            steps_seen.append(step)
+            return clock(step, policy)
+
+    if impl == "ours":
+        config = speed.ours_config(hidden_sizes=[8])
+        speed.train_ours("Pendulum-v1", config, 10_000, 1000, 0, Recorder())
+    else:
+        kwargs = speed.sb3_kwargs(learning_starts=10_000) | {"policy_kwargs": {"net_arch": [8]}}
+        speed.train_sb3("Pendulum-v1", kwargs, 1000, 0, Recorder())
+    assert steps_seen == list(range(1, 201))
+    assert [p["step"] for p in clock.curve] == [100, 200]
+    assert clock.solved is not None and clock.solved["step"] == 200
