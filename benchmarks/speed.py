@@ -851,7 +851,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "## Method",
         "",
         f"Identical hyperparameters: {json.dumps(SHARED)}. SB3: `SAC('MlpPolicy', env, "
-        f"**{json.dumps(sb3_kwargs())})` (SB3's default learning_starts is 100: set to 1000).",
+        f"**{json.dumps(sb3_kwargs())})` (SB3's default learning_starts is 100: set to 1000). "
+        "One network detail differs: our actor bounds log σ to [-5, 2] with a tanh (CleanRL's "
+        "form), SB3 clamps it to [-20, 2]; the FLOPs are the same.",
         f"{s['repeats']} alternating repeats (ours, SB3, ours, SB3, ...), each a fresh process; "
         f"medians. Steady env-steps/s: env steps {first}..{first + s['steps']}"
         " (one gradient update each), ours in train.py's own loop (`Trainer.train`, W&B "
