@@ -6,23 +6,28 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
+from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from agents.checkpoint import load_checkpoint
 from agents.sb3 import SB3FormatError
 from evaluate import EvalError, EvaluateConfig, load_checkpoint_agent, run
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # as tests/test_train.py: a few hundred steps of a small agent
     "env=Pendulum-v1", "total_steps=300", "learning_starts=100", "eval.every=0",
-    "eval.episodes=1", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
+    "eval.episodes=2", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
     "wandb.mode=disabled",
 ]  # fmt: skip
 REPORT_KEYS = {
@@ -45,6 +50,28 @@ def run_eval(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
         [sys.executable, str(REPO / "evaluate.py"), *overrides],
         cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def read_wandb_run(run_file: Path) -> list[dict[str, Any]]:
+    """Every record of an offline .wandb log, decoded by wandb's own inspector (as
+    tests/test_tracking.py reads training runs)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_file)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """In-process runs compared bit for bit with a subprocess's (OMP_NUM_THREADS=1)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -99,20 +126,94 @@ def test_same_seed_same_returns_and_wandb_offline(
     result = run_eval(tmp_path, f"checkpoint={run_dir}", "episodes=3", "seed=0", f"output={out}",
                       "wandb.mode=offline")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(out.read_text())["episode_returns"] == first["report"]["episode_returns"]
-    # The evaluation is also a W&B run, written beside the report.
+    report = json.loads(out.read_text())
+    assert report["episode_returns"] == first["report"]["episode_returns"]
+    # The evaluation is also a W&B run, written beside the report: an eval job with one history
+    # row per episode and the report's statistics in its summary.
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
-    assert run_file.stat().st_size > 0
+    records = read_wandb_run(run_file)
+    (wandb_run,) = [r["run"] for r in records if r["type"] == "run"]
+    assert wandb_run["job_type"] == "eval"
+    rows = [r["history"]["item"] for r in records if r["type"] == "history"]
+    assert [row["episode"] for row in rows] == [0, 1, 2]
+    assert [row["eval/episode_return"] for row in rows] == report["episode_returns"]
+    assert [row["eval/episode_length"] for row in rows] == report["episode_lengths"]
+    summary: dict[str, Any] = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"].get("update", {}))
+    for key in ("return_mean", "return_std", "return_min", "return_max"):
+        assert summary[f"eval/{key}"] == report[key], key
 
 
-def test_stochastic_policy_samples(first: dict[str, Any], run_dir: Path, tmp_path: Path) -> None:
+def test_stochastic_policy_samples_and_same_seed_repeats(
+    first: dict[str, Any], run_dir: Path, tmp_path: Path
+) -> None:
+    """deterministic=false on the same env, seed and episodes as `first`: only the flag differs,
+    so every return must differ; the same seed again gives the same sampled episodes."""
     out = tmp_path / "stochastic.json"
     result = run_eval(tmp_path, f"checkpoint={run_dir}/checkpoint.pt", "episodes=3", "seed=0",
-                      "deterministic=false", "num_envs=2", f"output={out}")  # fmt: skip
+                      "deterministic=false", "num_envs=1", f"output={out}")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert report["deterministic"] is False and report["episodes"] == 3
-    assert report["episode_returns"] != first["report"]["episode_returns"]
+    assert (report["deterministic"], report["num_envs"], report["episodes"]) == (False, 1, 3)
+    deterministic = first["report"]
+    assert (deterministic["num_envs"], deterministic["seed"]) == (1, report["seed"])
+    assert all(s != d for s, d in zip(report["episode_returns"], deterministic["episode_returns"]))
+    # Again, in this process with torch's global RNG moved elsewhere: the seed must reseed it.
+    torch.manual_seed(12345)
+    with one_torch_thread():
+        again = run(
+            EvaluateConfig(
+                checkpoint=str(run_dir), episodes=3, seed=0, deterministic=False,
+                output=str(tmp_path / "again.json"),
+            )
+        )  # fmt: skip
+    assert again["episode_returns"] == report["episode_returns"]
+
+
+def test_stochastic_on_two_envs_runs_the_episodes_asked(run_dir: Path, tmp_path: Path) -> None:
+    config = EvaluateConfig(checkpoint=str(run_dir), episodes=3, seed=0, num_envs=2,
+                            deterministic=False, output=str(tmp_path / "two.json"))  # fmt: skip
+    report = run(config)
+    assert (report["num_envs"], report["episodes"]) == (2, 3)
+    assert len(report["episode_returns"]) == len(report["episode_lengths"]) == 3
+
+
+def test_training_eval_is_evaluate_py_on_model_pt(run_dir: Path, tmp_path: Path) -> None:
+    """train.py's final eval is the deterministic policy on envs seeded seed + eval.seed_offset:
+    evaluate.py on the saved model.pt with that seed replays the same episodes exactly."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    offset = load_checkpoint(run_dir / "model.pt")["config"]["eval"]["seed_offset"]
+    assert (summary["seed"], offset, summary["eval_episodes"]) == (0, 10_000, 2)
+    out = tmp_path / "replay.json"
+    with one_torch_thread():
+        report = run(
+            EvaluateConfig(
+                checkpoint=str(run_dir / "model.pt"), seed=summary["seed"] + offset,
+                episodes=summary["eval_episodes"], output=str(out),
+            )
+        )  # fmt: skip
+    assert report["checkpoint"] == str(run_dir / "model.pt") and report["deterministic"]
+    assert report["episode_returns"] == summary["eval_returns"]
+    assert report["return_mean"] == summary["eval_return_mean"]
+
+
+def test_export_sb3_cli_zip_acts_as_the_checkpoint(run_dir: Path, tmp_path: Path) -> None:
+    zip_path = tmp_path / "x.zip"
+    result = run_eval(tmp_path / "cwd", f"checkpoint={run_dir}", f"export_sb3={zip_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"exported SB3 SAC model to {zip_path}" in result.stdout
+    assert "report:" not in result.stdout  # an export evaluates nothing
+    assert list((tmp_path / "cwd").iterdir()) == []
+    model = SAC.load(zip_path, device="cpu")
+    agent, _, _ = load_checkpoint_agent(EvaluateConfig(checkpoint=str(run_dir)))
+    assert (model.gamma, model.tau) == (agent.config.gamma, agent.config.tau)
+    rng = np.random.default_rng(0)
+    obs = rng.uniform([-1, -1, -8], [1, 1, 8], (100, 3)).astype(np.float32)
+    # Both predict in Pendulum's own bounds [-2, 2] (SB3 unscales from [-1, 1] as we do).
+    np.testing.assert_allclose(model.predict(obs, deterministic=True)[0],
+                               agent.predict(obs, deterministic=True)[0], atol=1e-5)  # fmt: skip
 
 
 def test_matches_sb3_evaluate_policy(first: dict[str, Any], run_dir: Path) -> None:

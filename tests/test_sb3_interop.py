@@ -21,6 +21,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
 
 from agents import SACAgent, SACConfig
+from agents.replay_buffer import Batch
 from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
 from evaluate import EnvSpec, EvalError, export_sb3
 
@@ -150,6 +151,56 @@ def test_export_loads_in_sb3_with_same_actions(tmp_path: Path) -> None:
     back = load_sb3_sac(path)
     for name, value in agent.critic.state_dict().items():
         torch.testing.assert_close(back.critic.state_dict()[name], value, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("learn_alpha", [True, False], ids=["learned alpha", "fixed alpha"])
+def test_export_after_updates_keeps_both_critics_heads_and_hyperparameters(
+    tmp_path: Path, learn_alpha: bool
+) -> None:
+    """After a few updates critic and critic_target differ: each must land in its own SB3 slot.
+    Hyperparameters away from SB3's defaults must arrive as set; mu and log_std heads too."""
+    torch.manual_seed(0)
+    config = SACConfig(hidden_sizes=[16, 16], num_critics=2, batch_size=16, gamma=0.9, tau=0.3,
+                       actor_lr=2e-3, critic_lr=2e-3, alpha_lr=2e-3, init_alpha=0.25,
+                       learn_alpha=learn_alpha, target_entropy=-0.4)  # fmt: skip
+    agent = SACAgent(3, 1, config, action_low=PENDULUM_LOW, action_high=PENDULUM_HIGH)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(3):
+        agent.update(Batch(torch.randn(16, 3, generator=g), torch.rand(16, 1, generator=g) * 2 - 1,
+                           torch.randn(16, generator=g), torch.randn(16, 3, generator=g),
+                           torch.zeros(16)))  # fmt: skip
+    obs, actions = observations(), torch.rand(100, 1) * 2 - 1
+    with torch.no_grad():  # the setup itself: a swap of the two critics would show
+        assert (agent.critic(obs, actions) - agent.critic_target(obs, actions)).abs().max() > 1e-3
+    alpha = float(agent.alpha)
+    assert (alpha != pytest.approx(0.25, rel=1e-4)) is learn_alpha  # alpha moved only if learned
+
+    path = export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "updated.zip")
+    model = SAC.load(path, device="cpu")
+    with torch.no_grad():
+        for ours, theirs in ((agent.critic, model.policy.critic),
+                             (agent.critic_target, model.policy.critic_target)):  # fmt: skip
+            expected = torch.cat(theirs(obs, actions), dim=1).T  # (2, B)
+            torch.testing.assert_close(ours(obs, actions), expected, atol=1e-6, rtol=0)
+        # Both heads, not just tanh(mu): SB3 clamps the raw log-std head output, ours squashes
+        # it with tanh, so the raw head outputs are what must agree.
+        mean, _, _ = model.actor.get_action_dist_params(obs)
+        torch.testing.assert_close(mean, agent.actor(obs).mean, atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            model.actor.log_std(model.actor.latent_pi(obs)),
+            agent.actor.log_std(agent.actor.trunk(obs)), atol=1e-6, rtol=0,
+        )  # fmt: skip
+    assert (model.gamma, model.tau, model.batch_size) == (0.9, 0.3, 16)
+    assert model.learning_rate == 2e-3 and model.target_entropy == pytest.approx(-0.4)
+    if learn_alpha:
+        assert model.ent_coef == f"auto_{alpha}"
+        assert float(model.log_ent_coef.detach().exp()) == pytest.approx(alpha, rel=1e-6)
+    else:
+        assert model.ent_coef == pytest.approx(0.25) and model.log_ent_coef is None
+        assert float(model.ent_coef_tensor) == pytest.approx(0.25)
+    back = load_sb3_sac(path)  # and our import reads the same settings back
+    assert (back.config.gamma, back.config.tau, back.config.learn_alpha) == (0.9, 0.3, learn_alpha)
+    assert float(back.alpha) == pytest.approx(alpha, rel=1e-6)
 
 
 def _td3(path: Path) -> None:
