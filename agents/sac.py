@@ -245,6 +245,7 @@ class SACAgent:
         self.num_updates = 0
         self._graphed: GraphedUpdate | None = None
         self._update_step: Callable[..., Metrics] | None = None  # set by compile()
+        self._compiled_forwards = False  # compile() with the autograd backend
         self.action_low, self.action_high = _action_bounds(action_low, action_high, action_dim)
 
     def compile(self) -> None:
@@ -259,6 +260,7 @@ class SACAgent:
         if self.config.update_backend == "manual":
             self._update_step = torch.compile(update_step)
             return
+        self._compiled_forwards = True  # load_state_dict compiles a swapped-in actor too
         for net in (self.actor, self.critic, self.critic_target):
             net.forward = torch.compile(net.forward)
 
@@ -418,6 +420,8 @@ class SACAgent:
         self._graphed = None  # recorded CUDA graphs point at the tensors about to be replaced
         if actor is not self.actor:  # a saved actor of another class, e.g. an imported SB3 model
             self.actor = actor.to(self.device)
+            if self._compiled_forwards:
+                self.actor.forward = torch.compile(self.actor.forward)
             self.actor_optimizer = _adam(self.actor.parameters(), self.config.actor_lr, self.device)
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])

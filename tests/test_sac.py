@@ -625,3 +625,20 @@ def test_scalar_bounds_apply_to_every_dimension_and_numpy_ints_count() -> None:
     np.testing.assert_array_equal(agent.action_high, [2.0, 2.0])
     batch = make_buffer().sample(np.int64(8))
     assert batch.action.shape == (8, ACTION_DIM)
+
+
+def test_compiled_agent_compiles_a_swapped_in_actor() -> None:
+    """compile() (autograd backend) then loading an imported SB3 model's state, whose actor is
+    another class: the new actor is compiled too, not silently left eager."""
+    from agents.sb3 import SB3Actor
+
+    source = make_agent(update_backend="autograd")
+    source.actor = SB3Actor(OBS_DIM, ACTION_DIM, list(HIDDEN), -5.0, 2.0)
+    agent = make_agent(update_backend="autograd")
+    agent.compile()
+    agent.load_state_dict(source.state_dict())
+    assert isinstance(agent.actor, SB3Actor)
+    assert hasattr(agent.actor.forward, "_torchdynamo_orig_callable")  # torch.compile's wrapper
+    eager = make_agent(update_backend="autograd")
+    eager.load_state_dict(source.state_dict())
+    assert not hasattr(eager.actor.forward, "_torchdynamo_orig_callable")
