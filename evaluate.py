@@ -364,7 +364,7 @@ def log_to_wandb(cfg: EvaluateConfig, report: dict[str, Any], out: Path) -> None
         return
     try:
         import wandb  # lazy: evaluate() and everything above never log
-    except ImportError as error:  # the report is written already: warn, as any W&B failure
+    except Exception as error:  # noqa: BLE001 - the report is written: warn, as any W&B failure
         warnings.warn(f"wandb logging skipped: wandb cannot be imported ({error})", stacklevel=2)
         return
     if mode == "auto":

@@ -104,10 +104,24 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(
             f"wandb.mode must be auto, online, offline or disabled, got {cfg.wandb.mode!r}"
         )
+    if cfg.wandb.mode != "disabled":
+        check_wandb_importable(cfg.wandb.mode)
     try:
         cfg.agent.validate()
     except ValueError as error:
         raise ConfigError(str(error)) from error
+
+
+def check_wandb_importable(mode: str) -> None:
+    """Before the run dir is touched: a missing or broken wandb (any import error, e.g. a
+    protobuf mismatch) is one clear line, not a traceback from inside a started run."""
+    try:
+        import wandb  # noqa: F401 - imported here once; RunLogger uses it
+    except Exception as error:  # noqa: BLE001 - every import failure gets the same advice
+        raise ConfigError(
+            f"wandb.mode={mode} needs wandb, which cannot be imported ({error}): "
+            "pip install wandb, or run with wandb.mode=disabled"
+        ) from error
 
 
 def crossed(step: int, previous: int, every: int) -> bool:
@@ -174,13 +188,7 @@ class RunLogger:
 
     @staticmethod
     def _init_wandb(run_dir: Path, cfg: TrainConfig, config_dict: dict[str, Any], mode: str):
-        try:
-            import wandb
-        except ImportError as error:  # before any training: a clear line, nothing to lose yet
-            raise ConfigError(
-                f"wandb.mode={cfg.wandb.mode} needs wandb, which cannot be imported ({error}): "
-                "pip install wandb, or run with wandb.mode=disabled"
-            ) from error
+        import wandb  # validate() checked that it imports
 
         kwargs = dict(
             project=cfg.wandb.project,

@@ -303,7 +303,7 @@ class SACAgent:
     def update(self, batch: Batch) -> Metrics:
         """One SAC gradient step in the paper's order: critic, actor, alpha, target critics."""
         cfg = self.config
-        _check_batch(batch, self.obs_dim, self.action_dim)  # ~3 µs; every backend
+        _check_batch(batch, self.obs_dim, self.action_dim)  # ~10 µs; every backend
         if self.obs_norm is not None:  # the buffer keeps raw observations; today's statistics apply
             batch = batch._replace(
                 obs=self.normalize(batch.obs), next_obs=self.normalize(batch.next_obs)

@@ -10,14 +10,23 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sac_test_support import one_torch_thread
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "speed.py"
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """The in-process trainings here use tiny nets; the thread count is restored after each."""
+    with one_torch_thread():
+        yield
 
 
 def load_speed():
@@ -121,10 +130,8 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
 def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
     """The parts --quick skips, at toy sizes in this process: both implementations train a few
     hundred steps, and the report renders their sections."""
-    import torch
 
     speed = load_speed()
-    torch.set_num_threads(1)
     solve = [
         speed.child_solve(
             {
@@ -285,7 +292,6 @@ def test_identical_hyperparameters(task: str, monkeypatch: pytest.MonkeyPatch) -
 
     from agents import SACAgent
 
-    torch.set_num_threads(1)
     speed = load_speed()
     calls = capture_training(speed, monkeypatch)
     if task == "speed":
@@ -398,11 +404,9 @@ def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
 def test_solve_clock_ends_training(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """In each implementation's real training loop (random actions only: learning starts after
     the run), the loop ends at the step the clock reports solved: no later evaluation."""
-    import torch
 
     import evaluate as evaluate_module
 
-    torch.set_num_threads(1)
     speed = load_speed()
     clock = speed.SolveClock("Pendulum-v1", seed=0, every=100, episodes=1)
     real_evaluate, scripted, steps_seen = evaluate_module.evaluate, iter([-900.0, -150.0]), []

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from extras import require_extra
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
+from optional_extras import require_extra
 
 import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
 from agents.sac import SACConfig

@@ -9,8 +9,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from env_helpers import CounterEnv, counter_thunk, sync_vector
-from extras import require_extra
 from gymnasium.vector import AutoresetMode
+from optional_extras import require_extra
 
 from envs import EnvError, TransitionTracker, env_spaces, make_env, make_vector_env
 
@@ -652,7 +652,7 @@ def test_transition_tracker_refuses_non_finite_values(field: str) -> None:
     bad = dict(fields)
     bad[field] = fields[field].copy()
     bad[field][1] = np.nan  # env 1: a valid transition; env 0's row is dropped anyway
-    with pytest.raises(EnvError, match=f"{field} holds NaN or inf \\(sub-env 1\\)"):
+    with pytest.raises(EnvError, match=f"(env's|agent's) {field} holds NaN or inf \\(sub-env 1\\)"):
         tracker.step(**bad, terminated=no, truncated=no)
     assert tracker.resetting.tolist() == [True, False]  # unchanged
     bad[field][1] = fields[field][1]

@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from sac_test_support import one_torch_thread, read_wandb_records, wandb_summary
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -50,28 +49,6 @@ def run_eval(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
         [sys.executable, str(REPO / "evaluate.py"), *overrides],
         cwd=cwd, env=_env(cwd), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-
-
-def read_wandb_run(run_file: Path) -> list[dict[str, Any]]:
-    """Every record of an offline .wandb log, decoded by wandb's own inspector (as
-    tests/test_tracking.py reads training runs)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_file)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """In-process runs compared bit for bit with a subprocess's (OMP_NUM_THREADS=1)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -131,17 +108,14 @@ def test_same_seed_same_returns_and_wandb_offline(
     # The evaluation is also a W&B run, written beside the report: an eval job with one history
     # row per episode and the report's statistics in its summary.
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
-    records = read_wandb_run(run_file)
+    records = read_wandb_records(run_file)
     (wandb_run,) = [r["run"] for r in records if r["type"] == "run"]
     assert wandb_run["job_type"] == "eval"
     rows = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert [row["episode"] for row in rows] == [0, 1, 2]
     assert [row["eval/episode_return"] for row in rows] == report["episode_returns"]
     assert [row["eval/episode_length"] for row in rows] == report["episode_lengths"]
-    summary: dict[str, Any] = {}
-    for r in records:
-        if r["type"] == "summary":
-            summary.update(r["summary"].get("update", {}))
+    summary = wandb_summary(records)
     for key in ("return_mean", "return_std", "return_min", "return_max"):
         assert summary[f"eval/{key}"] == report[key], key
 

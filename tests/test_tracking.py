@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+from sac_test_support import read_wandb_records, wandb_summary  # noqa: E402
 from test_train import TINY, run_train  # noqa: E402
 
 from agents.checkpoint import load_checkpoint  # noqa: E402
@@ -34,14 +34,7 @@ EVAL_METRICS = {"eval/return_mean", "eval/return_std", "eval/length_mean"}
 def read_offline_run(run_dir: Path) -> list[dict[str, Any]]:
     """Every record of the run's .wandb log, decoded by wandb's own inspector."""
     (wandb_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
-    result = subprocess.run(
-        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(wandb_file)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    return read_wandb_records(wandb_file)
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +122,7 @@ def test_model_artifacts_best_and_latest(offline_run) -> None:
         assert metadata["env_id"] == "Pendulum-v1"
         assert metadata["step"] == step
         assert metadata["eval_return_mean"] == pytest.approx(eval_return)
-    summary = {}
-    for r in records:
-        if r["type"] == "summary":
-            summary.update(r["summary"].get("update", {}))
+    summary = wandb_summary(records)
     assert summary["eval/final_return_mean"] == pytest.approx(local["eval_return_mean"])
     assert summary["eval/best_return_mean"] >= summary["eval/final_return_mean"]
 

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from extras import require_extra
+from optional_extras import require_extra
 
 import train
 from agents import SACAgent, SACConfig
 from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.noise import ColoredNoise
 from configs.schema import CheckpointConfig, EnvConfig, EvalConfig, TrainConfig, WandbConfig
+from envs import EnvError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # a few hundred steps of a small agent: seconds, not minutes
@@ -387,6 +388,8 @@ def test_missing_wandb_is_one_line_error_unless_disabled(tmp_path: Path) -> None
     assert result.returncode != 0 and "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "wandb.mode=disabled" in error_lines[0]
+    leftovers = list((tmp_path / "offline").glob("*"))  # refused before writing anything
+    assert not any(p.name in ("metrics.jsonl", ".hydra", "checkpoint.pt") for p in leftovers)
     run_train(tmp_path / "disabled", *TINY, env=env)  # TINY disables wandb: no import at all
 
 
@@ -402,6 +405,18 @@ def test_env_that_returns_nan_stops_with_one_line(tmp_path: Path, normalize_obs:
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "next_obs holds NaN or inf (sub-env 0)" in error_lines[0]
     assert load_checkpoint(run_dir)["buffer"]["size"] == 0
+
+
+def test_nan_in_observation_statistics_is_an_env_error(tmp_path: Path) -> None:
+    """A NaN reset observation reaches the observation statistics before any transition check:
+    it is the env's fault, reported as the one `error:` line (EnvError), not a traceback."""
+    agent = SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=True)
+    trainer = train.Trainer(_tiny_config(agent=agent), {}, tmp_path)
+    try:
+        with pytest.raises(EnvError, match="the env's observation: observations hold NaN"):
+            trainer._observe(np.full((1, 3), np.nan, dtype=np.float32))
+    finally:
+        trainer.close()
 
 
 def test_resume_needs_a_replay_buffer(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from extras import require_extra
+from optional_extras import require_extra
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # as train.py / evaluate.py do
 os.environ.setdefault("MUJOCO_GL", "egl")
