@@ -190,8 +190,15 @@ def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
     assert "## Sample efficiency (Pendulum-v1)" in text and "Mean over seeds" in text
 
 
-def hand_made_run(impl: str, gflops: float, **metrics: float) -> dict[str, Any]:
-    return {"env_id": "Pendulum-v1", "impl": impl, "matmul_gflops": {"mm": gflops}, **metrics}
+def hand_made_runs(impl: str, rows: list[tuple[float, ...]]) -> list[dict[str, Any]]:
+    """Runs as speed.py records them, from rows of (mm GFLOP/s, steps/s, ms/update, env step
+    µs, peak RSS MiB)."""
+    names = ("steps_per_s", "ms_per_update", "env_step_us", "peak_rss_mb")
+    return [
+        {"env_id": "Pendulum-v1", "impl": impl, "matmul_gflops": {"mm": gflops},
+         **dict(zip(names, metrics))}
+        for gflops, *metrics in rows
+    ]  # fmt: skip
 
 
 def test_summary_ratios_follow_documented_directions() -> None:
@@ -199,22 +206,14 @@ def test_summary_ratios_follow_documented_directions() -> None:
     documented direction, the floor ratio as ms/update over that run's FLOP floor."""
     speed = load_speed()
     # Three runs each; the medians (middle values) differ from the means on purpose.
-    ours = [
-        hand_made_run("ours", 50.0, steps_per_s=300.0, ms_per_update=2.0, env_step_us=11.0,
-                      peak_rss_mb=650.0),
-        hand_made_run("ours", 40.0, steps_per_s=290.0, ms_per_update=2.5, env_step_us=12.0,
-                      peak_rss_mb=700.0),
-        hand_made_run("ours", 60.0, steps_per_s=900.0, ms_per_update=1.0, env_step_us=10.0,
-                      peak_rss_mb=600.0),
-    ]  # fmt: skip
-    sb3 = [
-        hand_made_run("sb3", 20.0, steps_per_s=100.0, ms_per_update=8.0, env_step_us=55.0,
-                      peak_rss_mb=325.0),
-        hand_made_run("sb3", 30.0, steps_per_s=120.0, ms_per_update=10.0, env_step_us=50.0,
-                      peak_rss_mb=400.0),
-        hand_made_run("sb3", 25.0, steps_per_s=50.0, ms_per_update=6.0, env_step_us=60.0,
-                      peak_rss_mb=300.0),
-    ]  # fmt: skip
+    ours = hand_made_runs(
+        "ours", [(50.0, 300.0, 2.0, 11.0, 650.0), (40.0, 290.0, 2.5, 12.0, 700.0),
+                 (60.0, 900.0, 1.0, 10.0, 600.0)]
+    )  # fmt: skip
+    sb3 = hand_made_runs(
+        "sb3", [(20.0, 100.0, 8.0, 55.0, 325.0), (30.0, 120.0, 10.0, 50.0, 400.0),
+                (25.0, 50.0, 6.0, 60.0, 300.0)]
+    )  # fmt: skip
     runs = [run for pair in zip(ours, sb3) for run in pair]  # as run: ours, SB3, ours, ...
     summary, flops = speed.summarize(runs, ["Pendulum-v1"])
     rows = summary["Pendulum-v1"]
