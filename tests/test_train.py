@@ -80,6 +80,11 @@ def test_smoke_run_writes_summary_and_checkpoint(tmp_path: Path) -> None:
     assert summary["eval_episodes"] == 2
     assert -2000 < summary["eval_return_mean"] <= 0  # Pendulum returns are non-positive
     assert summary["updates"] == 300 - 100  # utd 1: one update per env step after learning_starts
+    # The only eval is the final one (eval.every=0): it is also the best so far.
+    assert summary["best_eval_return_mean"] == summary["eval_return_mean"]
+    assert len(summary["eval_returns"]) == 2
+    assert summary["eval_return_mean"] == pytest.approx(np.mean(summary["eval_returns"]))
+    assert 0 <= summary["tracking_time_s"] < summary["wall_time_s"]
     checkpoint = load_checkpoint(summary["checkpoint"])
     assert checkpoint["step"] == 300
     assert checkpoint["config"]["env"]["id"] == "Pendulum-v1"
@@ -648,3 +653,20 @@ def test_async_vector_env_trains_as_sync(tmp_path: Path) -> None:
     for key, value in runs["sync"]["agent"]["actor"].items():
         assert torch.equal(runs["async"]["agent"]["actor"][key], value), key
     assert runs["async"]["eval"]["episode_returns"] == runs["sync"]["eval"]["episode_returns"]
+
+
+def test_compile_and_torch_threads_settings_reach_the_run(tmp_path: Path) -> None:
+    """compile=true compiles the agent's update (torch.compile is lazy: nothing is compiled
+    until the first update); torch_threads sets the process's torch threads."""
+    threads = torch.get_num_threads()
+    plain = train.Trainer(_tiny_config(), {}, tmp_path / "plain")
+    wanted = threads + 1  # not the current count, whatever the machine
+    compiled = train.Trainer(_tiny_config(compile=True, torch_threads=wanted), {}, tmp_path / "c")
+    try:
+        assert plain.agent._update_step is None
+        assert hasattr(compiled.agent._update_step, "_torchdynamo_orig_callable")
+        assert torch.get_num_threads() == wanted
+    finally:
+        plain.close()
+        compiled.close()
+        torch.set_num_threads(threads)
