@@ -313,3 +313,27 @@ def test_missing_wandb_warns_and_the_report_stands(
     with pytest.warns(UserWarning, match="wandb cannot be imported"):
         report = run(config)
     assert json.loads(out.read_text())["return_mean"] == report["return_mean"]
+
+
+def test_report_paths_and_several_videos(run_dir: Path, tmp_path: Path) -> None:
+    """output=<dir> writes <dir>/eval_report.json, with video_episodes mp4s in <dir>/videos;
+    an SB3 zip's report goes beside it as <name>_eval_report.json (zips share folders)."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with one_torch_thread():
+        report = run(EvaluateConfig(checkpoint=str(run_dir), output=str(out_dir), episodes=2,
+                                    video=True, video_episodes=2))  # fmt: skip
+    assert json.loads((out_dir / "eval_report.json").read_text()) == report
+    assert sorted(Path(p).name for p in report["videos"]) == [
+        "eval-episode-0.mp4",
+        "eval-episode-1.mp4",
+    ]
+    assert all(Path(p).parent == out_dir / "videos" and Path(p).stat().st_size > 0
+               for p in report["videos"])  # fmt: skip
+    zip_path = tmp_path / "zoo" / "pendulum_sac.zip"
+    zip_path.parent.mkdir()
+    SAC("MlpPolicy", "Pendulum-v1", policy_kwargs={"net_arch": [8]}, device="cpu").save(zip_path)
+    with one_torch_thread():
+        run(EvaluateConfig(sb3_model=str(zip_path), env="Pendulum-v1", episodes=1))
+    sb3_report = json.loads((zip_path.parent / "pendulum_sac_eval_report.json").read_text())
+    assert sb3_report["sb3_model"] == str(zip_path) and sb3_report["checkpoint"] is None
