@@ -725,6 +725,7 @@ def main(dict_cfg: DictConfig) -> None:
         f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
         f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"
     )
+    print(f"evaluate it: python evaluate.py checkpoint={run_dir} episodes=10 video=true")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def run_train(
 
 def test_smoke_run_writes_summary_and_checkpoint(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    run_train(run_dir, *TINY)
+    result = run_train(run_dir, *TINY)
+    assert f"evaluate it: python evaluate.py checkpoint={run_dir} " in result.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     for key in (
         "env_id",
