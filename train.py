@@ -692,9 +692,17 @@ def save_hydra_files(run_dir: Path, dict_cfg: DictConfig) -> None:
 FAILED_JOBS: list[str] = []  # --multirun: jobs that stopped on bad input, for the exit status
 
 
-def _bad_input(message: str) -> None:
-    """One `error:` line; a single run exits 2, a sweep goes on with its other jobs."""
+def _bad_input(message: str, run_dir: Path) -> None:
+    """One `error:` line; a single run exits 2, a sweep goes on with its other jobs. The run
+    directory Hydra made for the job goes too if nothing was written into it (but Hydra's
+    still-empty train.log)."""
     print(f"error: {message}", file=sys.stderr)
+    contents = list(run_dir.iterdir()) if run_dir.is_dir() else None
+    if contents is not None and all(p.name == "train.log" and p.stat().st_size == 0
+                                    for p in contents):  # fmt: skip
+        for path in contents:
+            path.unlink()
+        run_dir.rmdir()
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         sys.exit(2)
     FAILED_JOBS.append(f"#{HydraConfig.get().job.num}")
@@ -708,7 +716,7 @@ def main(dict_cfg: DictConfig) -> None:
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
     except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...
-        _bad_input(f"{error.full_key} must be set, e.g. {error.full_key}=<value>")
+        _bad_input(f"{error.full_key} must be set, e.g. {error.full_key}=<value>", run_dir)
         return
     config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
     try:
@@ -716,7 +724,7 @@ def main(dict_cfg: DictConfig) -> None:
             cfg, config_dict, run_dir, on_ready=lambda: save_hydra_files(run_dir, dict_cfg)
         )
     except (ConfigError, EnvError, CheckpointError) as error:
-        _bad_input(str(error))
+        _bad_input(str(error), run_dir)
         return
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop has said where its checkpoint went
         print("interrupted", file=sys.stderr)

@@ -196,6 +196,18 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], mes
     assert len(error_lines) == 1, result.stderr
     assert message in error_lines[0]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()  # no empty run directory left behind
+
+
+def test_custom_env_without_id_in_default_run_dir(tmp_path: Path) -> None:
+    """The default run dir names the env id: without one it was a Hydra traceback."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), "env=custom"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1] == "error: env.id must be set, e.g. env.id=<value>"
+    assert not list((tmp_path / "runs").glob("*/*"))  # its empty run dir was removed
 
 
 def _tiny_config(**changes: object) -> TrainConfig:
