@@ -383,9 +383,13 @@ class Trainer:
         try:
             saved_env = payload["config"]["env"]["id"]
             if saved_env != self.cfg.env.id:
+                env_file = Path(__file__).parent / "configs" / "env" / f"{saved_env}.yaml"
+                select = f"env={saved_env}"  # its config file, else the generic one
+                if not env_file.is_file():
+                    select = f"env=custom env.id={saved_env}"
                 raise CheckpointError(
-                    f"checkpoint is for env {saved_env}, config says "
-                    f"{self.cfg.env.id}; add env.id={saved_env}"
+                    f"checkpoint is for env {saved_env}, config says {self.cfg.env.id}; add "
+                    f"{select} (and the saved run's other settings, e.g. network sizes)"
                 )
             if payload.get("buffer") is None:  # best.pt / model.pt, or save_buffer=false
                 raise CheckpointError(

@@ -385,6 +385,7 @@ def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "checkpoint is for env Pendulum-v1" in result.stderr
+    assert "add env=Pendulum-v1 " in result.stderr  # its config file, not a bare env.id=
 
 
 def test_wandb_offline_run_is_written(tmp_path: Path) -> None:
