@@ -18,6 +18,7 @@ import json  # noqa: E402
 import math  # noqa: E402
 import netrc  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -454,6 +455,17 @@ class Trainer:
         except ValueError as error:
             raise EnvError(f"the env's observation: {error}") from error
 
+    def _carry_best_model(self) -> None:
+        """A run resumed into a new directory starts with the best model so far (the resumed
+        checkpoint's best.pt): best.pt is then the best of the whole run, and W&B's `best`
+        artifact exists even when no later eval beats it."""
+        if not self.cfg.resume:
+            return
+        source = resolve_checkpoint_path(self.cfg.resume).parent / "best.pt"
+        target = self.run_dir / "best.pt"
+        if source.is_file() and not target.exists():
+            shutil.copy2(source, target)
+
     def train(
         self, logger: RunLogger, on_step: Callable[[int], bool] | None = None
     ) -> dict[str, Any]:
@@ -464,6 +476,7 @@ class Trainer:
         this very loop rather than a copy of it).
         """
         cfg = self.cfg
+        self._carry_best_model()
         tracker = TransitionTracker(cfg.num_envs)
         # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
         # apart from the original run's first reset.
@@ -616,16 +629,17 @@ class Trainer:
         assert self.last_eval is not None
         name = f"sac-{self.cfg.env.id.replace('/', '-')}-seed{self.cfg.seed}"
         best = self.run_dir / "best.pt"
-        logger.model(
-            best,
-            name,
-            ["best"],
-            {
-                "env_id": self.cfg.env.id,
-                "step": self.best_eval_step,
-                "eval_return_mean": self.best_eval_return,
-            },
-        )
+        if best.is_file():  # absent only for a resumed checkpoint that came without its best.pt
+            logger.model(
+                best,
+                name,
+                ["best"],
+                {
+                    "env_id": self.cfg.env.id,
+                    "step": self.best_eval_step,
+                    "eval_return_mean": self.best_eval_return,
+                },
+            )
         final = self.save("model.pt", with_buffer=False)  # logged last: W&B moves `latest` here
         logger.model(
             final,

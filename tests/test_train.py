@@ -587,6 +587,17 @@ def test_best_model_kept_on_ties_and_resume_restores_rng_and_best(tmp_path: Path
         trainer.close()
 
 
+def test_resumed_run_keeps_the_best_model_so_far(tmp_path: Path) -> None:
+    """Resumed into a new dir, with no eval beating the saved best (no updates: all tie), the
+    new dir still holds best.pt, the original run's best (W&B's `best` artifact needs it)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    evals = ["eval.every=100", "log_every=100", "learning_starts=400"]
+    run_train(first, *TINY, *evals)
+    run_train(second, *TINY, *evals, f"resume={first}", "total_steps=400")
+    assert load_checkpoint(second / "best.pt")["step"] == 100
+    assert load_checkpoint(second)["best_eval_step"] == 100
+
+
 def test_checkpoint_every_saves_on_schedule(tmp_path: Path) -> None:
     cfg = _tiny_config(checkpoint=CheckpointConfig(every=100))
     trainer = train.Trainer(cfg, {}, tmp_path)
