@@ -180,6 +180,12 @@ def validate(cfg: EvaluateConfig) -> None:
             raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
         raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+    if cfg.video and cfg.video_episodes > cfg.episodes:  # videos are of the evaluated episodes
+        raise EvalError(f"video_episodes={cfg.video_episodes} must be <= episodes={cfg.episodes}")
+    if cfg.export_sb3 is not None and (cfg.video or cfg.output is not None):
+        raise EvalError(
+            "export_sb3= only exports (no rollouts, report or video); evaluate in a second command"
+        )
     if not 0 <= cfg.seed < 2**62:  # torch takes 64-bit seeds, gymnasium non-negative ones
         raise EvalError(f"seed must be in [0, 2**62), got {cfg.seed}")
 

@@ -620,7 +620,8 @@ class Trainer:
             logger.video(self.step, "eval/video", video)
         tqdm.write(
             f"step {self.step}: eval return {report['return_mean']:.1f} "
-            f"± {report['return_std']:.1f} over {report['episodes']} episodes",
+            f"± {report['return_std']:.1f} over {report['episodes']} "
+            f"episode{'s' if report['episodes'] != 1 else ''}",
             file=sys.stderr,
         )
 
