@@ -445,6 +445,9 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
 
 @hydra.main(version_base=None, config_path=None, config_name="evaluate")
 def main(dict_cfg: DictConfig) -> None:
+    from train import plain_warnings  # train.py imports this module: not at the top
+
+    plain_warnings()
     cfg: EvaluateConfig = OmegaConf.to_object(dict_cfg)
     try:
         run(cfg)

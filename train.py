@@ -711,6 +711,12 @@ def save_hydra_files(run_dir: Path, dict_cfg: DictConfig) -> None:
 FAILED_JOBS: list[str] = []  # --multirun: jobs that stopped on bad input, for the exit status
 
 
+def plain_warnings() -> None:
+    """Command-line runs print a warning as one `warning: ...` line (like their `error:` lines),
+    not Python's `file:line: UserWarning: ...` plus a source line; library use is unchanged."""
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"
+
+
 def _bad_input(message: str, run_dir: Path) -> None:
     """One `error:` line; a single run exits 2, a sweep goes on with its other jobs. The run
     directory Hydra made for the job goes too if nothing was written into it (but Hydra's
@@ -730,6 +736,7 @@ def _bad_input(message: str, run_dir: Path) -> None:
 @hydra.main(version_base=None, config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    plain_warnings()
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:

@@ -190,6 +190,8 @@ def test_online_mode_without_server_falls_back_to_offline(tmp_path: Path) -> Non
     overrides = [*TINY_TRACKED, "wandb.mode=online", "wandb.init_timeout=5"]
     result = run_train(run_dir, *overrides, env=env)
     assert "falling back to offline" in result.stderr
+    assert "\nwarning: wandb online init failed" in result.stderr  # one plain line, no file:line
+    assert "UserWarning" not in result.stderr
     (offline_dir,) = (run_dir / "wandb").glob("offline-run-*")
     assert list(offline_dir.glob("run-*.wandb"))
     assert json.loads((run_dir / "summary.json").read_text())["total_steps"] == 300
