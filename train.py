@@ -692,9 +692,14 @@ def run(
     return summary
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so the same crash save runs;
+    the exit status still names the signal (128 + 15, as a shell reports a killed job)."""
+
+
 def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
     """`kill` or a job scheduler's SIGTERM ends a run as Ctrl-C does: checkpoint, then exit."""
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise Terminated(f"signal {signum}")
 
 
 def save_hydra_files(run_dir: Path, dict_cfg: DictConfig) -> None:
@@ -752,9 +757,9 @@ def main(dict_cfg: DictConfig) -> None:
     except (ConfigError, EnvError, CheckpointError) as error:
         _bad_input(str(error), run_dir)
         return
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the loop has said where its checkpoint went
+    except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM; the loop said where it saved
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + (signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT))
     print(
         f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
         f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"
