@@ -758,7 +758,6 @@ def main(dict_cfg: DictConfig) -> None:
         _bad_input(str(error), run_dir)
         return
     except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM; the loop said where it saved
-        print("interrupted", file=sys.stderr)
         sys.exit(128 + (signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT))
     print(
         f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "

@@ -665,6 +665,7 @@ def test_sigterm_saves_the_checkpoint_and_exits_143(tmp_path: Path) -> None:
         process.kill()
     assert process.returncode == 143, stderr[-2000:]
     assert "interrupted at step" in stderr and "Traceback" not in stderr
+    assert stderr.rstrip().splitlines()[-1].startswith("interrupted at step")  # said once
     assert 100 <= load_checkpoint(run_dir)["step"] < 1_000_000
 
 
