@@ -42,7 +42,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -153,8 +153,10 @@ def update_flops(
     1. target (no_grad): actor fwd on next_obs + n target critics fwd;
     2. critic step: n critics fwd + bwd (weight grads; input grads except the first layer);
     3. actor step: actor fwd + n critics fwd with frozen weights + their bwd, input grads only
-       (down to the action in the first layer) + actor bwd (weight grads; input grads except
-       the first layer). The alpha step has no matmul.
+       (in the first layer only for the action columns: the observation needs none) + actor bwd
+       (weight grads; input grads except the first layer). The alpha step has no matmul.
+
+    `tests/test_benchmark.py` checks the total against the matmuls one of our updates runs.
     """
 
     def layers(dims: list[int]) -> list[float]:
@@ -166,7 +168,9 @@ def update_flops(
     actor_fwd, critic_fwd = sum(actor), sum(critic)
     target = actor_fwd + critic_fwd
     critic_step = critic_fwd + 2 * critic_fwd - critic[0]
-    actor_step = actor_fwd + critic_fwd + critic_fwd + 2 * actor_fwd - actor[0]
+    critic_action_grad = num_critics * 2.0 * batch * hidden[0] * action_dim  # first layer
+    critic_input_grads = critic_fwd - critic[0] + critic_action_grad
+    actor_step = actor_fwd + critic_fwd + critic_input_grads + 2 * actor_fwd - actor[0]
     total = target + critic_step + actor_step
     rule = target + 3 * critic_fwd + (3 * actor_fwd + 2 * critic_fwd)
     return {
@@ -471,6 +475,74 @@ def ours_update_ms(
     return timed_updates(agent, buffer, warmup, updates, chunks, device)
 
 
+class Layout(NamedTuple):
+    """A tensor argument's shape and strides, as recorded from one update."""
+
+    shape: tuple[int, ...]
+    stride: tuple[int, ...]
+
+
+MatmulCall = tuple[Any, list[Any]]  # (aten op, its args: a Layout per tensor)
+
+
+def record_update_matmuls(agent: Any, batch: Any) -> list[MatmulCall]:
+    """The matmul calls (`mm`, `addmm`, `bmm`, `baddbmm`) that `agent.update(batch)` runs, in
+    order, seen below autograd and our manual backward alike (a TorchDispatchMode)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    matmuls = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+    calls: list[MatmulCall] = []
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in matmuls:
+                layouts = [
+                    Layout(tuple(a.shape), a.stride()) if isinstance(a, torch.Tensor) else a
+                    for a in args
+                ]
+                calls.append((func, layouts))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        agent.update(batch)
+    return calls
+
+
+def matmul_call_flops(call: MatmulCall) -> float:
+    """2 * M * K * N (times the batch of a bmm) of one recorded call; the last two tensor
+    arguments are the factors (addmm and baddbmm take the bias first)."""
+    lhs, rhs = [a.shape for a in call[1] if isinstance(a, Layout)][-2:]
+    return 2.0 * float(np.prod(lhs)) * rhs[-1]
+
+
+def matmuls_only_ms(
+    calls: list[MatmulCall], warmup: int, updates: int, chunks: int, device: str = "cpu"
+) -> list[float]:
+    """chunked_ms of the recorded matmul calls replayed alone, in order, on preallocated random
+    operands of the same shapes and strides: what an update would take if every other op
+    (activations, their backward, Adam, sampling, Polyak) and its dispatch cost nothing, with
+    its operands kept warm in the cache. A lower bound for any update built on these kernels."""
+    import torch
+
+    def operand(arg: Any) -> Any:
+        if not isinstance(arg, Layout):
+            return arg
+        size = 1 + sum((n - 1) * step for n, step in zip(arg.shape, arg.stride))
+        storage = torch.randn(size, device=device)  # stride-0 (expanded) args share elements
+        return torch.as_strided(storage, arg.shape, arg.stride)
+
+    replay = [(func, [operand(a) for a in args]) for func, args in calls]
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            for func, args in replay:
+                func(*args)
+
+    return chunked_ms(run, warmup, updates, chunks, device)
+
+
 def ours_compiled_update_ms(
     env_id: str, prefill: int, warmup: int, updates: int, chunks: int, seed: int
 ) -> tuple[float, list[float]]:
@@ -554,6 +626,13 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
     if impl == "ours" and device == "cuda":  # what the CUDA graph saves, same process
         eager = ours_update_ms(*args, device, cuda_graphs=False)
         out["ms_per_update_no_cuda_graph"] = statistics.median(eager)
+    if impl == "ours" and device == "cpu":  # a CUDA graph's replay hides its ops from a mode
+        agent, buffer = ours_prefilled(env_id, spec["prefill"], seed)
+        calls = record_update_matmuls(agent, buffer.sample(agent.config.batch_size))
+        out["matmul_calls_per_update"] = len(calls)
+        out["recorded_matmul_flops"] = sum(matmul_call_flops(call) for call in calls)
+        replayed = matmuls_only_ms(calls, spec["update_warmup"], spec["updates"], spec["chunks"])
+        out["ms_matmuls_only"] = statistics.median(replayed)
     # Measured right after the update timing, under the same load, for the FLOP floor.
     out["matmul_gflops"] = matmul_gflops(spec["chunks"], spec["matmul_calls"], device)
     out["rss_after_prefill_mb"] = peak_rss_mb()
@@ -767,6 +846,10 @@ def summarize(runs: list[dict[str, Any]], envs: list[str]) -> tuple[dict, dict]:
             floor_ms = count["total"] / (run["matmul_gflops"]["mm"] * 1e9) * 1e3
             run["floor_ms"] = floor_ms
             run["floor_ratio"] = run["ms_per_update"] / floor_ms
+            if "ms_matmuls_only" in run:
+                run["matmuls_only_floor_ratio"] = run["ms_matmuls_only"] / floor_ms
+                for key in ("ms_matmuls_only", "matmuls_only_floor_ratio"):
+                    per_impl[run["impl"]].setdefault(key, []).append(run[key])
             for metric in (*SPEED_METRICS, "floor_ms"):
                 per_impl[run["impl"]].setdefault(metric, []).append(run[metric])
             per_impl[run["impl"]].setdefault("gflops_mm", []).append(run["matmul_gflops"]["mm"])
@@ -796,6 +879,10 @@ def summarize(runs: list[dict[str, Any]], envs: list[str]) -> tuple[dict, dict]:
             "flops": count,
             "gflops_mm_median": gflops,
             "floor_ms_median": floor_ms,
+            "ours_ms_matmuls_only": median_or_none(per_impl["ours"].get("ms_matmuls_only", [])),
+            "ours_matmuls_only_floor_ratio": median_or_none(
+                per_impl["ours"].get("matmuls_only_floor_ratio", [])
+            ),
         }
     return summary, flops
 
@@ -831,7 +918,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         "# Speed: our SAC vs Stable-Baselines3 SAC",
         "",
         f"Generated by `python benchmarks/speed.py {' '.join(s['argv'])}` on {m['date']}."
-        + (" **Quick mode: tiny step counts, indicative only.**" if s["quick"] else ""),
+        + (" **Quick mode: tiny step counts, indicative only.**" if s["quick"] else "")
+        + (
+            f" Summary and tables recomputed from its results.json on {results['rerendered']} "
+            "(`--render`; the runs' measurements unchanged)."
+            if results.get("rerendered")
+            else ""
+        ),
         "",
         "## Machine",
         "",
@@ -918,11 +1011,15 @@ def render_speed(results: dict[str, Any]) -> list[str]:
         "forward, critic fwd+bwd, actor fwd + frozen-critic fwd/input-grad bwd + actor bwd; "
         "input gradients of data-fed first layers are not needed and not counted). "
         "GFLOP/s: `torch.mm` of (256×256)@(256×256) at the threads used, measured in every "
-        "run right after its update timing (median). Floor = FLOPs ÷ GFLOP/s.",
+        "run right after its update timing (median). Floor = FLOPs ÷ GFLOP/s. Ours' matmuls "
+        "alone: the matmul calls of one of our updates (recorded below autograd with a "
+        "TorchDispatchMode) replayed in order, back to back, on preallocated operands of the "
+        "same shapes, every other op left out: the update if everything but its matmuls were "
+        "free (CPU runs only).",
         "",
         "| env | obs, act | MFLOP/update (2× rule) | mm GFLOP/s | floor ms | ours ms "
-        "| ours ÷ floor | SB3 ms | SB3 ÷ floor |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| ours ÷ floor | ours' matmuls alone ms | ÷ floor | SB3 ms | SB3 ÷ floor |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for env_id, f in results["flops"].items():
         row = results["summary"][env_id]
@@ -930,8 +1027,9 @@ def render_speed(results: dict[str, Any]) -> list[str]:
             f"| {env_id} | {f['obs_dim']}, {f['action_dim']} | {f['flops']['total'] / 1e6:.1f} "
             f"({f['flops']['rule_of_thumb'] / 1e6:.1f}) | {fmt(f['gflops_mm_median'])} | "
             f"{fmt(f['floor_ms_median'], 2)} | {fmt(row['ms_per_update']['ours'], 2)} | "
-            f"{fmt(row['floor_ratio']['ours'], 2)} | {fmt(row['ms_per_update']['sb3'], 2)} | "
-            f"{fmt(row['floor_ratio']['sb3'], 2)} |"
+            f"{fmt(row['floor_ratio']['ours'], 2)} | {fmt(f.get('ours_ms_matmuls_only'), 2)} | "
+            f"{fmt(f.get('ours_matmuls_only_floor_ratio'), 2)} | "
+            f"{fmt(row['ms_per_update']['sb3'], 2)} | {fmt(row['floor_ratio']['sb3'], 2)} |"
         )
     rates = [r["matmul_gflops"] for r in results["runs"]]
     if rates:
@@ -1082,6 +1180,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--profile-updates", type=int, default=20)
     p.add_argument("--profile-rows", type=int, default=15)
+    p.add_argument(
+        "--render",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: summarize a results.json again (this version's FLOP count and "
+        "report) and write results.json + RESULTS.md to --output (default: beside it)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
@@ -1149,10 +1254,33 @@ def seeded_pairs(
     return out
 
 
+def write_results(results: dict[str, Any], out_dir: Path) -> str:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = render_markdown(results)
+    (out_dir / "RESULTS.md").write_text(markdown)
+    return markdown
+
+
+def rerender(results_json: Path, out_dir: Path) -> None:
+    """The report of earlier measurements with this version's summary (e.g. a corrected FLOP
+    count): the runs' own figures are kept as measured; the header says when it was redone."""
+    results = json.loads(results_json.read_text())
+    results["summary"], results["flops"] = summarize(results["runs"], results["settings"]["envs"])
+    results["rerendered"] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="seconds"
+    )
+    write_results(results, out_dir)
+    log(f"re-rendered {results_json} into {out_dir / 'RESULTS.md'} and {out_dir / 'results.json'}")
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     if args.child:
         child_main(json.loads(args.child))
+        return
+    if args.render:
+        rerender(args.render, args.output or args.render.parent)
         return
     started = time.perf_counter()
     out_dir = args.output or (
@@ -1238,9 +1366,7 @@ def main(argv: list[str]) -> None:
 
     results["machine"]["loadavg_end"] = list(os.getloadavg())
     results["wall_s"] = time.perf_counter() - started
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    markdown = render_markdown(results)
-    (out_dir / "RESULTS.md").write_text(markdown)
+    markdown = write_results(results, out_dir)
     print(markdown)
     log(
         f"wrote {out_dir / 'RESULTS.md'} and {out_dir / 'results.json'} "

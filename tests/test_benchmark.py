@@ -69,12 +69,42 @@ def test_update_flops_pendulum_matches_hand_count() -> None:
     flops = load_speed().update_flops(3, 1, [256, 256], 256)
     # Issue 5: ~550 MFLOP per update with bwd = 2x fwd (1x for the frozen critics).
     assert flops["rule_of_thumb"] == pytest.approx(547.4e6, rel=1e-3)
-    # Without the first layers' unneeded input gradients: 2 critics x (4->256) + actor (3->256).
-    skipped = 2 * 256 * 256 * (2 * 4 + 3)
+    # Without the first layers' unneeded input gradients: 2 critics x (4->256) in the critic
+    # step, the actor's (3->256), and in the actor step the frozen critics' obs columns (3->256).
+    skipped = 2 * 256 * 256 * (2 * 4 + 3 + 2 * 3)
     assert flops["total"] == pytest.approx(flops["rule_of_thumb"] - skipped)
     assert flops["total"] == pytest.approx(
         flops["target"] + flops["critic_step"] + flops["actor_step"]
     )
+
+
+@pytest.mark.parametrize(
+    ("obs_dim", "action_dim", "backend"),
+    [(3, 1, "manual"), (17, 6, "manual"), (17, 6, "autograd")],  # Pendulum, HalfCheetah sizes
+)
+def test_update_flops_equal_the_matmuls_an_update_runs(
+    obs_dim: int, action_dim: int, backend: str
+) -> None:
+    """The floor's FLOP count is what one of our updates computes: its matmul calls, recorded
+    below autograd and the manual backward alike, sum to `update_flops`' total (autograd's
+    frozen-critic pass forms the whole first-layer input gradient and slices the action out:
+    the observation columns' extra, nothing else)."""
+    from agents import SACAgent
+    from agents.replay_buffer import ReplayBuffer
+
+    speed = load_speed()
+    config = speed.ours_config(update_backend=backend)
+    agent = SACAgent(obs_dim, action_dim, config, "cpu")
+    buffer = ReplayBuffer(1000, obs_dim, action_dim, "cpu")
+    buffer.add(*speed.random_transitions(1000, obs_dim, action_dim, seed=0).values())
+    calls = speed.record_update_matmuls(agent, buffer.sample(config.batch_size))
+    recorded = sum(speed.matmul_call_flops(call) for call in calls)
+
+    expected = speed.update_flops(obs_dim, action_dim, [256, 256], 256)["total"]
+    if backend == "autograd":
+        expected += 2 * (2 * 256 * 256 * obs_dim)  # 2 critics: (B, H) @ (H, obs) more
+    assert recorded == pytest.approx(expected, rel=1e-12)
+    assert agent.num_updates == 1  # the recorded update is a real one
 
 
 @pytest.mark.slow  # ~20-30 s: two training processes plus SB3 imports
@@ -102,6 +132,14 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
         for key in ("steps_per_s", "ms_per_update", "env_step_us", "peak_rss_mb", "floor_ratio"):
             assert run[key] > 0, (run["impl"], key)
         assert all(rate > 0 for rate in run["matmul_gflops"].values())
+    ours = data["runs"][0]
+    assert ours["ms_matmuls_only"] > 0 and ours["matmul_calls_per_update"] > 0
+    assert ours["recorded_matmul_flops"] == pytest.approx(
+        data["flops"]["Pendulum-v1"]["flops"]["total"]
+    )
+    assert ours["matmuls_only_floor_ratio"] == pytest.approx(
+        ours["ms_matmuls_only"] / ours["floor_ms"]
+    )
 
     summary = data["summary"]["Pendulum-v1"]
     for metric in ("steps_per_s", "ms_per_update", "env_step_us", "peak_rss_mb", "floor_ratio"):
@@ -123,8 +161,17 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
         "## FLOP floor",
         "GFLOP/s",
         "Skipped (--skip-solve)",
+        "matmuls alone",
     ):
         assert text in markdown, text
+
+    # --render measures nothing and rebuilds the same report from results.json, saying so.
+    speed = load_speed()
+    speed.main(["--render", str(tmp_path / "results.json"), "--output", str(tmp_path / "again")])
+    again = (tmp_path / "again" / "RESULTS.md").read_text()
+    assert "recomputed from its results.json" in again.splitlines()[2]
+    assert again.splitlines()[3:] == markdown.splitlines()[3:]
+    assert "recomputed" not in markdown
 
 
 def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
