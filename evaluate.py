@@ -45,6 +45,7 @@ from agents.sb3 import (  # noqa: E402
     read_sb3_sac,
 )
 from agents.validation import is_integer  # noqa: E402
+from configs.hydra_errors import run_cli  # noqa: E402
 from configs.schema import WandbConfig  # noqa: E402
 from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
 
@@ -457,4 +458,4 @@ def main(dict_cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

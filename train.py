@@ -47,6 +47,7 @@ from agents.checkpoint import (  # noqa: E402
 )
 from agents.noise import ColoredNoise  # noqa: E402
 from agents.replay_buffer import ReplayBuffer  # noqa: E402
+from configs.hydra_errors import run_cli  # noqa: E402
 from configs.schema import TrainConfig  # noqa: E402
 from envs import (  # noqa: E402
     EnvError,
@@ -767,7 +768,7 @@ def main(dict_cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
     if FAILED_JOBS:  # a sweep ran every job; it still fails if one of them did
         jobs = ", ".join(FAILED_JOBS)
         print(f"error: sweep jobs {jobs} failed (their error lines are above)", file=sys.stderr)

@@ -21,7 +21,8 @@ Runs alternate ours, SB3, ours, SB3, ... (--repeats each). The report takes the 
 metric and the ratio ours/SB3 (for times, SB3/ours: the speedup). Each run also times torch.mm
 at the benchmark's shapes, so ms/update can be set against the FLOP floor of one update measured
 under the same load, and (ours, on a CPU) replays the matmul calls of one of our updates alone:
-how close to the floor any update built on these kernels could come. Time-to-solve and sample efficiency train Pendulum-v1 for several seeds.
+how close to the floor any update built on these kernels could come. Time-to-solve and sample
+efficiency train Pendulum-v1 for several seeds.
 
 Every measurement runs in a child process (`--child SPEC`) that prints one JSON line; the parent
 only orchestrates, so at most one CPU-heavy process runs at a time.

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, ValidationError
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 from optional_extras import require_extra
 
 import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
 from agents.sac import SACConfig
+from configs.hydra_errors import one_line
 from configs.schema import TrainConfig
 from envs import make_env
 
@@ -120,6 +121,42 @@ def test_misspelled_key_fails(override: str) -> None:
 def test_wrongly_typed_value_fails() -> None:
     with pytest.raises((ConfigCompositionException, ValidationError)):
         compose_config("agent.batch_size=lots")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            ["env=pendulum"],
+            [
+                "no env config 'pendulum' (configs/env/pendulum.yaml does not exist)",
+                "did you mean Pendulum-v1?",
+                "HalfCheetah-v5, Hopper-v5",
+                "dm_control/walker-walk-v0",  # Hydra's own list leaves out the subfolder
+                "env=custom env.id=<Gymnasium id>",
+            ],
+        ),
+        (["env=dm_control/cheetah"], ["did you mean dm_control/cheetah-run-v0?"]),
+        (
+            ["agent.batch_size=lots"],
+            [
+                "Error merging override agent.batch_size=lots: "
+                "Value 'lots' of type 'str' could not be converted to Integer"
+            ],
+        ),
+        (["totl_steps=10"], ["Key 'totl_steps' not in 'TrainConfig'", "use +totl_steps=10"]),
+        (["agent.actor_lr=[1,"], ["cannot parse the override 'agent.actor_lr=[1,'"]),
+    ],
+)
+def test_composition_errors_read_as_one_line(overrides: list[str], expected: list[str]) -> None:
+    """What train.py and evaluate.py print for what Hydra refuses (configs/hydra_errors.py):
+    one line that keeps the facts of Hydra's several-line message and its cause."""
+    with pytest.raises((HydraException, OmegaConfBaseException)) as caught:
+        compose_config(*overrides)
+    line = one_line(caught.value)
+    assert "\n" not in line and "full_key" not in line
+    for text in expected:
+        assert text in line
 
 
 def test_custom_env_file_takes_any_id() -> None:

@@ -223,6 +223,10 @@ def bad_files(run_dir: Path, tmp_path: Path) -> dict[str, str]:
          "unknown Gymnasium env id 'Pendulm-v1'; did you mean Pendulum-v1"),
         (["checkpoint={tmp}/corrupt.pt"], "{tmp}/corrupt.pt is corrupt or not a checkpoint"),
         (["checkpoint={tmp}/truncated.pt"], "{tmp}/truncated.pt is corrupt or not a checkpoint"),
+        # what Hydra refuses while composing the config (configs/hydra_errors.py)
+        (["checkpoint={run}", "episodes=abc"],
+         "Error merging override episodes=abc: Value 'abc' of type 'str' could not be converted"),
+        (["checkpoint={run}", "episode=3"], "Key 'episode' not in 'EvaluateConfig'"),
     ],
 )  # fmt: skip
 def test_bad_input_one_error_line(

@@ -210,6 +210,27 @@ def test_custom_env_without_id_in_default_run_dir(tmp_path: Path) -> None:
     assert not list((tmp_path / "runs").glob("*/*"))  # its empty run dir was removed
 
 
+def test_what_hydra_refuses_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    """An `env=` naming no config file was Hydra's 20-line report and exit 1; now one line and
+    exit 2 like every other bad input, with no run dir. HYDRA_FULL_ERROR=1 still gets Hydra's
+    traceback."""
+    command = [sys.executable, str(REPO / "train.py"), "env=pendulum"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: no env config 'pendulum'")
+    assert "did you mean Pendulum-v1?" in errors[0]
+    for text in ("Traceback", "Available options", "HYDRA_FULL_ERROR"):
+        assert text not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+    full = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+    )  # fmt: skip
+    assert full.returncode == 1 and "MissingConfigException" in full.stderr
+
+
 def _tiny_config(**changes: object) -> TrainConfig:
     """TINY as a TrainConfig, for a Trainer in-process."""
     fields = dict(
