@@ -60,7 +60,7 @@ def missing_config(missing: str, options: list[str]) -> str:
         group, name = "", group
     if group == "env":
         options = sorted(
-            str(path.relative_to(CONFIG_DIR / "env").with_suffix(""))
+            path.relative_to(CONFIG_DIR / "env").with_suffix("").as_posix()
             for path in (CONFIG_DIR / "env").rglob("*.yaml")
         )
     where = f"configs/{missing}.yaml"
