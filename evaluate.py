@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from hydra.core.config_store import ConfigStore  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
+from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
 from agents import SACAgent, SACConfig  # noqa: E402
 from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path  # noqa: E402
@@ -45,7 +46,7 @@ from agents.sb3 import (  # noqa: E402
     read_sb3_sac,
 )
 from agents.validation import is_integer  # noqa: E402
-from configs.hydra_errors import run_cli  # noqa: E402
+from configs.hydra_errors import job_started, one_line, run_cli  # noqa: E402
 from configs.schema import WandbConfig  # noqa: E402
 from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
 
@@ -448,8 +449,13 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
 def main(dict_cfg: DictConfig) -> None:
     from train import plain_warnings  # train.py imports this module: not at the top
 
+    job_started()  # Hydra composed the config: its own error report applies from here
     plain_warnings()
-    cfg: EvaluateConfig = OmegaConf.to_object(dict_cfg)
+    try:
+        cfg: EvaluateConfig = OmegaConf.to_object(dict_cfg)
+    except OmegaConfBaseException as error:  # e.g. a value interpolating an unknown resolver
+        print(f"error: {one_line(error)}", file=sys.stderr)
+        sys.exit(2)
     try:
         run(cfg)
     except (EvalError, CheckpointError, EnvError, SB3FormatError) as error:

@@ -34,7 +34,7 @@ from hydra.core.config_store import ConfigStore  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from omegaconf.errors import MissingMandatoryValue  # noqa: E402
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from agents import SACAgent  # noqa: E402
@@ -47,7 +47,7 @@ from agents.checkpoint import (  # noqa: E402
 )
 from agents.noise import ColoredNoise  # noqa: E402
 from agents.replay_buffer import ReplayBuffer  # noqa: E402
-from configs.hydra_errors import run_cli  # noqa: E402
+from configs.hydra_errors import job_started, one_line, run_cli  # noqa: E402
 from configs.schema import TrainConfig  # noqa: E402
 from envs import (  # noqa: E402
     EnvError,
@@ -741,16 +741,20 @@ def _bad_input(message: str, run_dir: Path) -> None:
 
 @hydra.main(version_base=None, config_path="configs", config_name="config")
 def main(dict_cfg: DictConfig) -> None:
+    job_started()  # Hydra composed the config: its own error report applies from here
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     plain_warnings()
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)
+        config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
     except MissingMandatoryValue as error:  # e.g. env=custom without env.id=...
         _bad_input(f"{error.full_key} must be set, e.g. {error.full_key}=<value>", run_dir)
         return
-    config_dict = OmegaConf.to_container(dict_cfg, resolve=True)
+    except OmegaConfBaseException as error:  # e.g. a value interpolating an unknown resolver
+        _bad_input(one_line(error), run_dir)
+        return
     try:
         summary = run(
             cfg, config_dict, run_dir, on_ready=lambda: save_hydra_files(run_dir, dict_cfg)

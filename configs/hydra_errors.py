@@ -4,8 +4,8 @@ train.py and evaluate.py report every other bad input that way. Hydra's own repo
 composition error is several lines and exit status 1: for an `env=` that names no file in
 configs/env/, the top-level options (not configs/env/dm_control/), the config search path and a
 hint about HYDRA_FULL_ERROR. Hydra raises the exception instead of reporting it when
-HYDRA_FULL_ERROR is set, which is how `run_cli` gets it to word it here; a user who sets
-HYDRA_FULL_ERROR themselves still gets Hydra's full traceback.
+HYDRA_FULL_ERROR is set, which is how `run_cli` gets it to word it here, until the job starts
+(`job_started`); a user who sets HYDRA_FULL_ERROR=1 themselves still gets Hydra's traceback.
 """
 
 from __future__ import annotations
@@ -22,21 +22,40 @@ from omegaconf.errors import OmegaConfBaseException
 CONFIG_DIR = Path(__file__).resolve().parent
 # OmegaConf appends these detail lines to its messages; the key is already in the first line.
 _DETAIL_PREFIXES = ("full_key:", "reference_type=", "object_type=", "See https://hydra.cc")
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+_saved: dict[str, str | None] = {}  # the user's HYDRA_FULL_ERROR while run_cli holds it at "1"
 
 
 def run_cli(main: Callable[[], object]) -> None:
-    """Call a `@hydra.main` function; a composition error ends the process with one line."""
-    if os.environ.get("HYDRA_FULL_ERROR"):  # the user asked for Hydra's full traceback
+    """Call a `@hydra.main` function; an error Hydra raises before the job starts (composing
+    the config) ends the process with one `error:` line and exit status 2. The job itself must
+    call `job_started()` first: from there on errors are reported as without this."""
+    if os.environ.get(_FULL_ERROR) == "1":  # the user asked for Hydra's full traceback
         main()
         return
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    _saved[_FULL_ERROR] = os.environ.get(_FULL_ERROR)
+    os.environ[_FULL_ERROR] = "1"
     try:
         main()
     except (HydraException, OmegaConfBaseException) as error:
+        if _FULL_ERROR not in _saved:  # raised inside a job: not a composition error
+            raise
         print(f"error: {one_line(error)}", file=sys.stderr)
         sys.exit(2)
     finally:
-        os.environ.pop("HYDRA_FULL_ERROR", None)
+        job_started()
+
+
+def job_started() -> None:
+    """Give HYDRA_FULL_ERROR back to the user (and to child processes) once Hydra has composed
+    the job's config: a crash inside the job keeps Hydra's usual report."""
+    if _FULL_ERROR not in _saved:
+        return
+    previous = _saved.pop(_FULL_ERROR)
+    if previous is None:
+        os.environ.pop(_FULL_ERROR, None)
+    else:
+        os.environ[_FULL_ERROR] = previous
 
 
 def one_line(error: BaseException) -> str:
@@ -55,15 +74,16 @@ def one_line(error: BaseException) -> str:
 
 def missing_config(missing: str, options: list[str]) -> str:
     """`env=NoSuch`: the file it looked for, close matches, and every option (dm_control too)."""
-    group, _, name = missing.partition("/")  # env/dm_control/x: group env, name dm_control/x
-    if not name:
-        group, name = "", group
-    if group == "env":
+    if missing.startswith("env/"):  # env=dm_control/x looks for env/dm_control/x
+        group, name = "env", missing.removeprefix("env/")
         options = sorted(
             path.relative_to(CONFIG_DIR / "env").with_suffix("").as_posix()
             for path in (CONFIG_DIR / "env").rglob("*.yaml")
         )
-    where = f"configs/{missing}.yaml"
+    else:  # another group (agent=, hydra/launcher=) or the primary config's name
+        group, _, name = missing.rpartition("/")
+    in_configs = bool(group) and (CONFIG_DIR / group).is_dir()
+    where = f" (configs/{missing}.yaml does not exist)" if in_configs else ""
     close = difflib.get_close_matches(name, options, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
     separator = " " if hint else "; "
@@ -74,7 +94,7 @@ def missing_config(missing: str, options: list[str]) -> str:
         else ""
     )
     label = f"{group} config" if group else "config"
-    return f"no {label} '{name}' ({where} does not exist){hint}{listing}{custom}"
+    return f"no {label} '{name}'{where}{hint}{listing}{custom}"
 
 
 def _message_lines(error: BaseException) -> list[str]:

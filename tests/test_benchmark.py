@@ -169,9 +169,9 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
     speed = load_speed()
     speed.main(["--render", str(tmp_path / "results.json"), "--output", str(tmp_path / "again")])
     again = (tmp_path / "again" / "RESULTS.md").read_text()
-    assert "recomputed from its results.json" in again.splitlines()[2]
+    assert "re-rendered from its results.json" in again.splitlines()[2]
     assert again.splitlines()[3:] == markdown.splitlines()[3:]
-    assert "recomputed" not in markdown
+    assert "re-rendered" not in markdown
 
 
 def test_solve_and_sample_efficiency_paths_run_and_render() -> None:

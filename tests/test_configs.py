@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from optional_extras import require_extra
 
 import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
 from agents.sac import SACConfig
-from configs.hydra_errors import one_line
+from configs.hydra_errors import job_started, one_line, run_cli
 from configs.schema import TrainConfig
 from envs import make_env
 
@@ -157,6 +158,48 @@ def test_composition_errors_read_as_one_line(overrides: list[str], expected: lis
     assert "\n" not in line and "full_key" not in line
     for text in expected:
         assert text in line
+
+
+@pytest.mark.parametrize("users_value", [None, "0"])
+def test_run_cli_words_errors_before_the_job_and_gives_the_variable_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], users_value: str | None
+) -> None:
+    """run_cli holds HYDRA_FULL_ERROR at 1 (so Hydra raises) until the job starts; an error
+    raised before is one line and exit 2; the user's own value comes back either way."""
+    if users_value is None:
+        monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    else:
+        monkeypatch.setenv("HYDRA_FULL_ERROR", users_value)
+
+    def composing() -> None:
+        assert os.environ["HYDRA_FULL_ERROR"] == "1"
+        raise ConfigCompositionException("Could not override 'x'.\nTo append use +x=1")
+
+    with pytest.raises(SystemExit) as exited:
+        run_cli(composing)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "error: Could not override 'x'; To append use +x=1\n"
+    assert os.environ.get("HYDRA_FULL_ERROR") == users_value
+
+    def job() -> None:
+        job_started()
+        assert os.environ.get("HYDRA_FULL_ERROR") == users_value  # children see the user's
+        raise ConfigCompositionException("raised by the job's own code")
+
+    with pytest.raises(ConfigCompositionException):  # not turned into a one-line exit
+        run_cli(job)
+    assert os.environ.get("HYDRA_FULL_ERROR") == users_value
+
+
+def test_run_cli_leaves_hydras_traceback_to_a_user_who_asks(monkeypatch) -> None:
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
+
+    def composing() -> None:
+        raise ConfigCompositionException("bad override")
+
+    with pytest.raises(ConfigCompositionException):
+        run_cli(composing)
+    assert os.environ["HYDRA_FULL_ERROR"] == "1"
 
 
 def test_custom_env_file_takes_any_id() -> None:

@@ -39,7 +39,10 @@ def _env(tmp: Path) -> dict[str, str]:
     keys = ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR")
     # One torch thread: tiny nets gain nothing from more, and on a shared CPU extra threads
     # made the training run ~15x slower. Results are the same.
-    return {**os.environ, **dict.fromkeys(keys, str(tmp)), "OMP_NUM_THREADS": "1"}
+    # Without the caller's HYDRA_FULL_ERROR=1 (a Hydra debugging habit), which would turn the
+    # one-line errors asserted below into Hydra's tracebacks.
+    inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return {**inherited, **dict.fromkeys(keys, str(tmp)), "OMP_NUM_THREADS": "1"}
 
 
 def run_eval(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:

@@ -215,7 +215,10 @@ def test_what_hydra_refuses_is_one_line_and_exit_2(tmp_path: Path) -> None:
     exit 2 like every other bad input, with no run dir. HYDRA_FULL_ERROR=1 still gets Hydra's
     traceback."""
     command = [sys.executable, str(REPO / "train.py"), "env=pendulum"]
-    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    plain_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    result = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=plain_env
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: no env config 'pendulum'")
@@ -226,9 +229,19 @@ def test_what_hydra_refuses_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
     full = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "HYDRA_FULL_ERROR": "1"},
+        env={**plain_env, "HYDRA_FULL_ERROR": "1"},
     )  # fmt: skip
     assert full.returncode == 1 and "MissingConfigException" in full.stderr
+
+    # A value the config cannot resolve fails inside the job: the same one line, no run dir.
+    resolver = subprocess.run(
+        [*command[:2], "env=Pendulum-v1", "+note=${no_such_resolver:1}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=plain_env,
+    )  # fmt: skip
+    assert resolver.returncode == 2, resolver.stderr[-2000:]
+    last_line = resolver.stderr.splitlines()[-1]
+    assert last_line == "error: Unsupported interpolation type no_such_resolver"
+    assert "Traceback" not in resolver.stderr and not list((tmp_path / "runs").glob("*/*"))
 
 
 def _tiny_config(**changes: object) -> TrainConfig:
