@@ -336,8 +336,7 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
         policy_state = agent_to_sb3_state(agent)
     except ValueError as error:  # e.g. normalize_obs, which SB3's MlpPolicy cannot express
         raise EvalError(f"cannot export to SB3: {error}") from error
-    path = Path(path).expanduser()
-    path = path if path.suffix == ".zip" else path.with_name(path.name + ".zip")  # as SB3 does
+    path = sb3_zip_path(path)
     cfg, alpha = agent.config, float(agent.alpha)
     # The raw env, not make_env's: SB3 rescales actions itself from the env's own bounds.
     env = gym.make(spec.id, **spec.make_kwargs())
@@ -358,11 +357,20 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
         model.policy.load_state_dict(policy_state)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.zip")
-        model.save(tmp)
-        os.replace(tmp, path)
+        try:
+            model.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # after a failed save or replace
     finally:
         env.close()
     return path
+
+
+def sb3_zip_path(path: str | Path) -> Path:
+    """Where SB3's `save` writes `path`: with `.zip` appended unless it ends so."""
+    path = Path(path).expanduser()
+    return path if path.suffix == ".zip" else path.with_name(path.name + ".zip")
 
 
 def log_to_wandb(cfg: EvaluateConfig, report: dict[str, Any], out: Path) -> None:
@@ -417,9 +425,12 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     load = load_sb3_agent if cfg.sb3_model is not None else load_checkpoint_agent
     agent, spec, source = load(cfg)
     if cfg.export_sb3 is not None:
-        if Path(cfg.export_sb3).expanduser().resolve() == source.resolve():
+        target = sb3_zip_path(cfg.export_sb3)  # export_sb3=m writes m.zip, as SB3 does
+        if target.resolve() == source.resolve():
             raise EvalError(f"export_sb3={cfg.export_sb3} would overwrite the model being read")
-        check_writable(Path(cfg.export_sb3).expanduser(), "export_sb3")
+        if target.is_dir():
+            raise EvalError(f"export_sb3={cfg.export_sb3} would write {target}, a folder")
+        check_writable(target, "export_sb3")
         path = export_sb3(agent, spec, cfg.export_sb3)
         print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
         return {"export_sb3": str(path)}

@@ -308,9 +308,23 @@ def test_output_never_overwrites_the_model_read(run_dir: Path) -> None:
     before = checkpoint.read_bytes()
     with pytest.raises(EvalError, match="must be a .json report path"):
         run(EvaluateConfig(checkpoint=str(run_dir), output=str(checkpoint), episodes=1))
+    assert checkpoint.read_bytes() == before  # export_sb3: the next test
+
+
+def test_export_never_overwrites_the_zip_read_nor_a_folder(run_dir: Path, tmp_path: Path) -> None:
+    """export_sb3=m writes m.zip (as SB3's save does): the guard compares that path, so the zip
+    being read survives; a folder at that path is refused before anything is written."""
+    model = tmp_path / "m.zip"
+    run(EvaluateConfig(checkpoint=str(run_dir), export_sb3=str(model)))
+    before = model.read_bytes()
     with pytest.raises(EvalError, match="would overwrite the model being read"):
-        run(EvaluateConfig(checkpoint=str(checkpoint), export_sb3=str(checkpoint)))
-    assert checkpoint.read_bytes() == before
+        run(EvaluateConfig(sb3_model=str(model), env="Pendulum-v1", export_sb3=str(tmp_path / "m")))
+    assert model.read_bytes() == before
+    (tmp_path / "folder.zip").mkdir()
+    for target in ("folder", "folder.zip"):
+        with pytest.raises(EvalError, match="a folder"):
+            run(EvaluateConfig(checkpoint=str(run_dir), export_sb3=str(tmp_path / target)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.zip", "m.zip"]
 
 
 def test_missing_wandb_warns_and_the_report_stands(
