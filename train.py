@@ -70,6 +70,8 @@ class ConfigError(ValueError):
 
 
 def validate(cfg: TrainConfig) -> None:
+    if cfg.resume is not None and not cfg.resume.strip():  # e.g. resume=$RUN with RUN unset
+        raise ConfigError("resume= is empty: give a run dir or checkpoint file, or leave it out")
     for name in ("total_steps", "num_envs", "log_every"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
@@ -134,21 +136,31 @@ def crossed(step: int, previous: int, every: int) -> bool:
 # ---------------------------------------------------------------------------- logging
 
 
+# What a run writes into its dir; any of them marks the dir as another run's.
+RUN_FILES = (FILENAME, "model.pt", "best.pt", "summary.json", "metrics.jsonl")
+
+
 def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
-    """A run dir that holds another run's checkpoint is not trained into (its checkpoints and
-    metrics would be overwritten or mixed), unless this run resumes that very checkpoint."""
-    existing = run_dir / FILENAME
-    if not existing.exists():
+    """A run dir that holds another run's files is not trained into (its models, summary and
+    metrics would be overwritten or mixed), unless this run resumes that dir's checkpoint. Any
+    of the files counts: a dir whose large checkpoint.pt was deleted still holds a run."""
+    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not found:
         return
-    if resume:
+    existing = run_dir / FILENAME
+    if resume and existing.exists():
         try:
             if resolve_checkpoint_path(resume).resolve() == existing.resolve():
                 return
         except CheckpointError:
             pass  # reported by load_checkpoint, with its own message
-    raise ConfigError(
-        f"{run_dir} already holds a run ({FILENAME}); choose another hydra.run.dir, "
+    hint = (
         f"or add resume={run_dir} to continue that run there"
+        if existing.exists()
+        else f"it has no {FILENAME} to resume"
+    )
+    raise ConfigError(
+        f"{run_dir} already holds a run ({', '.join(found)}); choose another hydra.run.dir, {hint}"
     )
 
 

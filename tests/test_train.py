@@ -271,6 +271,8 @@ def _tiny_config(**changes: object) -> TrainConfig:
         (lambda c: setattr(c, "seed", -1), "seed must be in [0, 2**62), got -1"),
         (lambda c: setattr(c, "seed", 10**20), "seed must be in [0, 2**62)"),
         (lambda c: setattr(c.eval, "seed_offset", -10_000), "seed + eval.seed_offset must be in"),
+        # resume=$RUN with RUN unset trained from scratch, silently
+        (lambda c: setattr(c, "resume", ""), "resume= is empty"),
         (lambda c: c.env.kwargs.update(max_episode_steps=5), "use env.max_episode_steps"),
         (lambda c: c.env.kwargs.update(render_mode="rgb_array"), "use eval.video=true"),
     ],
@@ -307,6 +309,15 @@ def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
 
     run_train(run_dir, *TINY, f"resume={run_dir}", "total_steps=400")
     assert load_checkpoint(run_dir)["step"] == 400
+
+    # Its large checkpoint.pt deleted, the dir still holds a run: model, summary, metrics.
+    (run_dir / "checkpoint.pt").unlink()
+    kept = [run_dir / name for name in ("model.pt", "summary.json", "metrics.jsonl")]
+    before = [path.read_bytes() for path in kept]
+    without = run_train(run_dir, *TINY, "seed=7", check=False)
+    assert without.returncode == 2 and "Traceback" not in without.stderr
+    assert "it has no checkpoint.pt to resume" in without.stderr
+    assert [path.read_bytes() for path in kept] == before
 
 
 def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
