@@ -262,7 +262,7 @@ def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, An
     """
     envs = make_vector_env(spec.id, cfg.num_envs, "sync", **spec.make_kwargs())
     try:
-        return evaluate(
+        report = evaluate(
             lambda obs: agent.act(obs, deterministic=cfg.deterministic),
             envs,
             cfg.episodes,
@@ -270,6 +270,12 @@ def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, An
         )
     finally:
         envs.close()
+    if not np.isfinite(report["episode_returns"]).all():  # a report of NaN means nothing
+        raise EvalError(
+            f"{spec.id} with env kwargs {spec.kwargs}: episode returns hold NaN or inf "
+            f"({report['episode_returns']})"
+        )
+    return report
 
 
 def record(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig, out: Path) -> list[str]:

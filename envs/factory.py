@@ -185,15 +185,20 @@ def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
     """
     _check_registered(env_id)
     env = make_env(env_id, **env_kwargs)
+    given = {key: value for key, value in env_kwargs.items() if value is not None}
     try:
         try:
-            env.reset(seed=0)
-            env.step(np.zeros(env.action_space.shape, dtype=env.action_space.dtype))
+            first_obs, _ = env.reset(seed=0)
+            obs, reward, *_ = env.step(np.zeros(env.action_space.shape, env.action_space.dtype))
         except Exception as error:  # noqa: BLE001 - any failure here is the env's setup
-            given = {key: value for key, value in env_kwargs.items() if value is not None}
             raise EnvError(
                 f"{env_id} with env kwargs {given}: reset and step failed: {_error_line(error)}"
             ) from error
+        # e.g. Pendulum's g=nan: caught here, before a run dir or a resumed checkpoint is touched
+        if not all(np.isfinite(value).all() for value in (first_obs, obs, reward)):
+            raise EnvError(
+                f"{env_id} with env kwargs {given}: its first reset or step returns NaN or inf"
+            )
         raw_space = env.unwrapped.action_space
         return EnvSpaces(
             obs_dim=int(env.observation_space.shape[0]),

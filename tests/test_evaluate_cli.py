@@ -327,6 +327,25 @@ def test_export_never_overwrites_the_zip_read_nor_a_folder(run_dir: Path, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.zip", "m.zip"]
 
 
+def test_nan_returns_are_an_error_not_a_report(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An env whose rewards turn NaN mid-episode gave a `nan ± nan` report and exit 0."""
+    import evaluate as evaluate_module
+
+    real = evaluate_module.evaluate
+
+    def nan_rewards(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        report = real(*args, **kwargs)
+        return {**report, "episode_returns": [float("nan"), *report["episode_returns"][1:]]}
+
+    monkeypatch.setattr(evaluate_module, "evaluate", nan_rewards)
+    out = tmp_path / "report.json"
+    with pytest.raises(EvalError, match="episode returns hold NaN or inf"):
+        run(EvaluateConfig(checkpoint=str(run_dir), output=str(out), episodes=2))
+    assert not out.exists()
+
+
 def test_missing_wandb_warns_and_the_report_stands(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -457,18 +457,52 @@ def test_missing_wandb_is_one_line_error_unless_disabled(tmp_path: Path) -> None
     run_train(tmp_path / "disabled", *TINY, env=env)  # TINY disables wandb: no import at all
 
 
-@pytest.mark.parametrize("normalize_obs", [False, True])
-def test_env_that_returns_nan_stops_with_one_line(tmp_path: Path, normalize_obs: bool) -> None:
-    """Pendulum with g=nan returns NaN observations from its first step: refused before the
-    replay buffer (training on it gave a NaN summary and exit 0) and before the observation
-    statistics; the checkpoint is kept."""
+def test_env_that_returns_nan_at_once_is_refused_before_the_run(tmp_path: Path) -> None:
+    """Pendulum with g=nan returns NaN observations from its first step (training on it gave a
+    NaN summary and exit 0): the env check refuses it before the run dir is touched, so an
+    in-place resume with it keeps its checkpoint and config as they were."""
     run_dir = tmp_path / "run"
-    normalize = f"agent.normalize_obs={str(normalize_obs).lower()}"
-    result = run_train(run_dir, *TINY, "+env.kwargs.g=nan", normalize, check=False)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1 and "next_obs holds NaN or inf (sub-env 0)" in error_lines[0]
-    assert load_checkpoint(run_dir)["buffer"]["size"] == 0
+    run_train(run_dir, *TINY)
+    kept = [run_dir / name for name in ("checkpoint.pt", ".hydra/config.yaml")]
+    before = [path.read_bytes() for path in kept]
+    for extra in ([], [f"resume={run_dir}", "total_steps=400"]):
+        where = tmp_path / "fresh" if not extra else run_dir
+        result = run_train(where, *TINY, "+env.kwargs.g=nan", *extra, check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(error_lines) == 1, result.stderr
+        assert "its first reset or step returns NaN or inf" in error_lines[0]
+    assert not (tmp_path / "fresh").exists()
+    assert [path.read_bytes() for path in kept] == before
+
+
+@pytest.mark.parametrize("normalize_obs", [False, True])
+def test_env_that_turns_nan_mid_run_stops_before_the_buffer(
+    tmp_path: Path, normalize_obs: bool
+) -> None:
+    """An env step that returns NaN later in a run stops training with an EnvError before the
+    value reaches the observation statistics or the replay buffer; the checkpoint is kept."""
+    agent = SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=normalize_obs)
+    trainer = train.Trainer(_tiny_config(agent=agent, total_steps=200), {}, tmp_path)
+    step, calls = trainer.envs.step, []
+
+    def poisoned(action: np.ndarray) -> tuple:
+        obs, reward, terminated, truncated, info = step(action)
+        calls.append(1)
+        if len(calls) == 150:
+            obs = np.full_like(obs, np.nan)
+        return obs, reward, terminated, truncated, info
+
+    trainer.envs.step = poisoned
+    logger = train.RunLogger(tmp_path, trainer.cfg, {})
+    try:
+        with pytest.raises(EnvError, match=r"next_obs holds NaN or inf \(sub-env 0\)"):
+            trainer.train(logger)
+    finally:
+        logger.close({})
+        trainer.close()
+    saved = load_checkpoint(tmp_path)
+    assert saved["step"] == 149 and saved["buffer"]["size"] == 149
 
 
 def test_nan_in_observation_statistics_is_an_env_error(tmp_path: Path) -> None:
