@@ -128,6 +128,16 @@ def check_wandb_importable(mode: str) -> None:
         ) from error
 
 
+def out_of_memory(error: BaseException) -> bool:
+    """torch's CPU allocator raises a plain RuntimeError ("can't allocate memory"), CUDA's an
+    OutOfMemoryError ("Tried to allocate"), numpy a MemoryError."""
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "allocate" in str(error)
+
+
+def first_line(error: BaseException) -> str:
+    return next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+
+
 def crossed(step: int, previous: int, every: int) -> bool:
     """True when a multiple of `every` lies in (previous, step]; never for every=0."""
     return every > 0 and step // every > previous // every
@@ -323,14 +333,22 @@ class Trainer:
         )
         env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
         self.spaces = env_spaces(cfg.env.id, **env_kwargs)
-        self.agent = SACAgent(
-            self.spaces.obs_dim,
-            self.spaces.action_dim,
-            cfg.agent,
-            self.device,
-            self.spaces.action_low,
-            self.spaces.action_high,
-        )
+        try:
+            self.agent = SACAgent(
+                self.spaces.obs_dim,
+                self.spaces.action_dim,
+                cfg.agent,
+                self.device,
+                self.spaces.action_low,
+                self.spaces.action_high,
+            )
+        except (RuntimeError, MemoryError) as error:
+            if not out_of_memory(error):
+                raise
+            raise ConfigError(
+                f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)} does not fit in memory on "
+                f"{self.device}: {first_line(error)}"
+            ) from error
         if cfg.compile:
             self.agent.compile()
         try:
@@ -338,9 +356,11 @@ class Trainer:
                 cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
             )
         except (RuntimeError, MemoryError) as error:  # torch's allocator: "can't allocate ..."
+            if not out_of_memory(error):
+                raise
             raise ConfigError(
                 f"agent.buffer_size={cfg.agent.buffer_size} does not fit in memory on "
-                f"{self.device}: {str(error).splitlines()[0]}"
+                f"{self.device}: {first_line(error)}"
             ) from error
         self.step = 0
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
@@ -578,7 +598,15 @@ class Trainer:
         if self.step > cfg.learning_starts and len(self.buffer) > 0:
             self.update_debt += cfg.agent.utd * cfg.num_envs
             while self.update_debt >= 1.0 - 1e-9:  # 10 x 0.1 sums to 0.999...: still owed
-                metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
+                try:
+                    metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
+                except (RuntimeError, MemoryError) as error:
+                    if not out_of_memory(error):
+                        raise
+                    raise ConfigError(
+                        f"agent.batch_size={cfg.agent.batch_size} does not fit in memory on "
+                        f"{self.device} (update at step {self.step}): {first_line(error)}"
+                    ) from error
                 self.update_debt -= 1.0
         return metrics
 

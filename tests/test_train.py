@@ -187,6 +187,9 @@ def test_same_seed_same_result(tmp_path: Path) -> None:
         # accepted by Pendulum's constructor, fails at its first step: caught before the run
         (["+env.kwargs.g=abc"], "reset and step failed: TypeError"),
         (["exploration.noise_beta=1", "env.max_episode_steps=1"], "colored noise needs"),
+        # 4e16 bytes: more than any address space, whatever the OS's overcommit setting
+        (["agent.hidden_sizes=[100000000,100000000]"], "does not fit in memory on cpu"),
+        (["resume="], "resume= is empty"),
     ],
 )
 def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], message: str) -> None:
@@ -197,6 +200,18 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], mes
     assert message in error_lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()  # no empty run directory left behind
+
+
+def test_batch_too_large_for_memory_is_one_line_and_keeps_the_checkpoint(tmp_path: Path) -> None:
+    """A batch that cannot be allocated fails at the first update (after learning_starts): one
+    error line naming agent.batch_size, the checkpoint of the steps collected kept."""
+    run_dir = tmp_path / "run"
+    result = run_train(run_dir, *TINY, "agent.batch_size=100000000000000", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1
+    assert "agent.batch_size=100000000000000 does not fit in memory on cpu" in error_lines[0]
+    assert load_checkpoint(run_dir)["step"] == 101
 
 
 def test_custom_env_without_id_in_default_run_dir(tmp_path: Path) -> None:
