@@ -28,8 +28,8 @@ _saved: dict[str, str | None] = {}  # the user's HYDRA_FULL_ERROR while run_cli 
 
 def run_cli(main: Callable[[], object]) -> None:
     """Call a `@hydra.main` function; an error Hydra raises before the job starts (composing
-    the config) ends the process with one `error:` line and exit status 2. The job itself must
-    call `job_started()` first: from there on errors are reported as without this."""
+    the config, making the run dir) ends the process with one `error:` line and exit status 2.
+    The job itself must call `job_started()` first: from there on errors are as without this."""
     if os.environ.get(_FULL_ERROR) == "1":  # the user asked for Hydra's full traceback
         main()
         return
@@ -37,7 +37,7 @@ def run_cli(main: Callable[[], object]) -> None:
     os.environ[_FULL_ERROR] = "1"
     try:
         main()
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, OSError) as error:
         if _FULL_ERROR not in _saved:  # raised inside a job: not a composition error
             raise
         print(f"error: {one_line(error)}", file=sys.stderr)
@@ -60,6 +60,8 @@ def job_started() -> None:
 
 def one_line(error: BaseException) -> str:
     """Hydra's or OmegaConf's message, with its cause, on one line."""
+    if isinstance(error, OSError) and error.filename:  # Hydra making the run dir: a file there
+        return f"cannot create {error.filename}: {error.strerror}"
     if isinstance(error, MissingConfigException) and error.missing_cfg_file:
         return missing_config(error.missing_cfg_file, list(error.options or []))
     lines = _message_lines(error)

@@ -248,6 +248,19 @@ def test_what_hydra_refuses_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )  # fmt: skip
     assert full.returncode == 1 and "MissingConfigException" in full.stderr
 
+    # A run dir that is a file: Hydra's mkdir fails before the job (was a traceback, exit 1).
+    (tmp_path / "a_file").write_text("kept")
+    as_file = subprocess.run(
+        [*command[:2], "env=Pendulum-v1", f"hydra.run.dir={tmp_path / 'a_file'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=plain_env,
+    )  # fmt: skip
+    assert as_file.returncode == 2 and "Traceback" not in as_file.stderr, as_file.stderr[-2000:]
+    assert (
+        as_file.stderr.splitlines()[-1]
+        == f"error: cannot create {tmp_path / 'a_file'}: File exists"
+    )
+    assert (tmp_path / "a_file").read_text() == "kept"
+
     # A value the config cannot resolve fails inside the job: the same one line, no run dir.
     resolver = subprocess.run(
         [*command[:2], "env=Pendulum-v1", "+note=${no_such_resolver:1}"],
