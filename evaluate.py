@@ -180,6 +180,11 @@ def validate(cfg: EvaluateConfig) -> None:
     for name in ("episodes", "num_envs", "video_episodes"):
         if getattr(cfg, name) < 1:
             raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.num_envs > cfg.episodes:  # num_envs=10**8 spent minutes building envs never used
+        raise EvalError(
+            f"num_envs={cfg.num_envs} must be <= episodes={cfg.episodes}: an env beyond the "
+            "episodes would run uncounted"
+        )
     if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
         raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
     if cfg.video and cfg.video_episodes > cfg.episodes:  # videos are of the evaluated episodes

@@ -98,6 +98,11 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be in [0, 2**62), got {value}")
     if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
         raise ConfigError("eval.episodes and eval.num_envs must be >= 1")
+    if cfg.eval.num_envs > cfg.eval.episodes:
+        raise ConfigError(
+            f"eval.num_envs={cfg.eval.num_envs} must be <= eval.episodes={cfg.eval.episodes}: "
+            "an env beyond the episodes would run uncounted"
+        )
     if cfg.torch_threads is not None and cfg.torch_threads < 1:
         raise ConfigError(f"torch_threads must be >= 1, got {cfg.torch_threads}")
     if cfg.device not in ("auto", "cpu", "cuda"):

@@ -284,6 +284,8 @@ def test_unusable_seed_or_output_fails_before_the_rollout(
         ({}, EvalError, "give exactly one of checkpoint="),
         ({"checkpoint": "{run}", "episodes": 0}, EvalError, "episodes must be >= 1, got 0"),
         ({"checkpoint": "{run}", "num_envs": 0}, EvalError, "num_envs must be >= 1, got 0"),
+        ({"checkpoint": "{run}", "episodes": 2, "num_envs": 3}, EvalError,
+         "num_envs=3 must be <= episodes=2"),
         ({"checkpoint": "{run}", "episodes": 2, "video": True, "video_episodes": 3}, EvalError,
          "video_episodes=3 must be <= episodes=2"),
         ({"checkpoint": "{run}", "export_sb3": "{tmp}/x.zip", "video": True}, EvalError,

@@ -301,6 +301,7 @@ def _tiny_config(**changes: object) -> TrainConfig:
         (lambda c: setattr(c.eval, "seed_offset", -10_000), "seed + eval.seed_offset must be in"),
         # resume=$RUN with RUN unset trained from scratch, silently
         (lambda c: setattr(c, "resume", ""), "resume= is empty"),
+        (lambda c: setattr(c.eval, "num_envs", 3), "eval.num_envs=3 must be <= eval.episodes=1"),
         (lambda c: c.env.kwargs.update(max_episode_steps=5), "use env.max_episode_steps"),
         (lambda c: c.env.kwargs.update(render_mode="rgb_array"), "use eval.video=true"),
     ],
