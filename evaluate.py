@@ -24,6 +24,7 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+import zipfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -223,7 +224,15 @@ def _spaces(spec: EnvSpec, obs_dim: int, action_dim: int, source: str) -> EnvSpa
 def load_checkpoint_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
     """Agent and env from a train.py checkpoint: its config rebuilds the same env and networks."""
     path = resolve_checkpoint_path(cfg.checkpoint)
-    payload = load_checkpoint(path)
+    try:
+        payload = load_checkpoint(path)
+    except CheckpointError as error:
+        if _is_sb3_zip(path):
+            raise EvalError(
+                f"{path} is an SB3 model zip, not a checkpoint of this project: give it as "
+                f"sb3_model={path} env=<Gymnasium id>"
+            ) from error
+        raise
     try:
         saved_env, state = payload["config"]["env"], payload["agent"]
         saved_env["id"]  # noqa: B018 - checked here, used below
@@ -251,11 +260,37 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
         raise EvalError("an SB3 model needs sb3_model=<zip> and env=<Gymnasium id>")
     path = Path(cfg.sb3_model).expanduser()
     spec = EnvSpec(cfg.env)
-    sac = read_sb3_sac(path)  # sizes first, to check them against the env's
+    try:
+        sac = read_sb3_sac(path)  # sizes first, to check them against the env's
+    except SB3FormatError as error:
+        if _is_our_checkpoint(path):
+            raise EvalError(
+                f"{path} is a checkpoint of this project, not an SB3 model zip: give it as "
+                f"checkpoint={path}"
+            ) from error
+        raise
+
     spaces = _spaces(spec, sac.obs_dim, sac.action_dim, f"SB3 model {path} has")
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
     agent = load_sb3_sac(sac, spaces.action_low, spaces.action_high)
     return agent, spec, path
+
+
+def _is_sb3_zip(path: Path) -> bool:
+    """A zip with SB3's policy.pth at its top (our checkpoints are torch zips without one)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return "policy.pth" in archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def _is_our_checkpoint(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
 
 
 def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -446,8 +481,10 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
         print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
         return {"export_sb3": str(path)}
     out = report_path(cfg, source)
-    if out.resolve() == source.resolve() or out.suffix != ".json":
-        raise EvalError(f"output={out} must be a .json report path, not the model being read")
+    if out.resolve() == source.resolve():
+        raise EvalError(f"output={out} would overwrite the model being read")
+    if out.suffix != ".json":
+        raise EvalError(f"output={out} must be a .json report path (or a folder for one)")
     check_writable(out, "output")
     report = {
         "env_id": spec.id,

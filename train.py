@@ -762,10 +762,16 @@ def save_hydra_files(run_dir: Path, dict_cfg: DictConfig) -> None:
 FAILED_JOBS: list[str] = []  # --multirun: jobs that stopped on bad input, for the exit status
 
 
+ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")  # gymnasium colours its warnings for a terminal
+
+
 def plain_warnings() -> None:
     """Command-line runs print a warning as one `warning: ...` line (like their `error:` lines),
-    not Python's `file:line: UserWarning: ...` plus a source line; library use is unchanged."""
-    warnings.formatwarning = lambda message, *_args, **_kwargs: f"warning: {message}\n"
+    not Python's `file:line: UserWarning: ...` plus a source line, and without terminal colour
+    codes (they end up in logs); library use is unchanged."""
+    warnings.formatwarning = lambda message, *_args, **_kwargs: (
+        f"warning: {ANSI_COLOR.sub('', str(message))}\n"
+    )
 
 
 def _bad_input(message: str, run_dir: Path) -> None:

@@ -308,7 +308,7 @@ def test_bad_options_rejected_before_any_output(
 def test_output_never_overwrites_the_model_read(run_dir: Path) -> None:
     checkpoint = run_dir / "checkpoint.pt"
     before = checkpoint.read_bytes()
-    with pytest.raises(EvalError, match="must be a .json report path"):
+    with pytest.raises(EvalError, match="would overwrite the model being read"):
         run(EvaluateConfig(checkpoint=str(run_dir), output=str(checkpoint), episodes=1))
     assert checkpoint.read_bytes() == before  # export_sb3: the next test
 
@@ -327,6 +327,21 @@ def test_export_never_overwrites_the_zip_read_nor_a_folder(run_dir: Path, tmp_pa
         with pytest.raises(EvalError, match="a folder"):
             run(EvaluateConfig(checkpoint=str(run_dir), export_sb3=str(tmp_path / target)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.zip", "m.zip"]
+
+
+def test_checkpoint_and_sb3_zip_given_the_wrong_way_round(run_dir: Path, tmp_path: Path) -> None:
+    """Each refusal names the option that reads the file given; a .txt output is named too."""
+    model = tmp_path / "m.zip"
+    run(EvaluateConfig(checkpoint=str(run_dir), export_sb3=str(model)))
+    with pytest.raises(EvalError, match=f"is an SB3 model zip.*sb3_model={model} env="):
+        run(EvaluateConfig(checkpoint=str(model)))
+    checkpoint = run_dir / "checkpoint.pt"
+    with pytest.raises(
+        EvalError, match=f"is a checkpoint of this project.*checkpoint={checkpoint}"
+    ):
+        run(EvaluateConfig(sb3_model=str(checkpoint), env="Pendulum-v1"))
+    with pytest.raises(EvalError, match=r"must be a \.json report path"):
+        run(EvaluateConfig(checkpoint=str(run_dir), output=str(tmp_path / "report.txt")))
 
 
 def test_nan_returns_are_an_error_not_a_report(

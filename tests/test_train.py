@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +213,14 @@ def test_batch_too_large_for_memory_is_one_line_and_keeps_the_checkpoint(tmp_pat
     assert len(error_lines) == 1
     assert "agent.batch_size=100000000000000 does not fit in memory on cpu" in error_lines[0]
     assert load_checkpoint(run_dir)["step"] == 101
+
+
+def test_cli_warnings_are_one_plain_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gymnasium colours its warnings for a terminal: the CLI line drops the escape codes."""
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)  # restored after
+    train.plain_warnings()
+    line = warnings.formatwarning("\x1b[33mWARN: g is NaN\x1b[0m", UserWarning, "env.py", 7)
+    assert line == "warning: WARN: g is NaN\n"
 
 
 def test_custom_env_without_id_in_default_run_dir(tmp_path: Path) -> None:
