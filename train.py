@@ -133,10 +133,13 @@ def check_wandb_importable(mode: str) -> None:
         ) from error
 
 
-def out_of_memory(error: BaseException) -> bool:
-    """torch's CPU allocator raises a plain RuntimeError ("can't allocate memory"), CUDA's an
-    OutOfMemoryError ("Tried to allocate"), numpy a MemoryError."""
-    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "allocate" in str(error)
+def memory_error(error: BaseException, setting: str, device: torch.device) -> BaseException:
+    """A ConfigError naming `setting` when `error` is an allocation failure (torch's CPU
+    allocator raises a plain RuntimeError, "can't allocate memory"; CUDA's an OutOfMemoryError,
+    "Tried to allocate"; numpy a MemoryError), else `error` itself, to be raised as it was."""
+    if isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "allocate" in str(error):
+        return ConfigError(f"{setting} does not fit in memory on {device}: {first_line(error)}")
+    return error
 
 
 def first_line(error: BaseException) -> str:
@@ -348,25 +351,17 @@ class Trainer:
                 self.spaces.action_high,
             )
         except (RuntimeError, MemoryError) as error:
-            if not out_of_memory(error):
-                raise
-            raise ConfigError(
-                f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)} does not fit in memory on "
-                f"{self.device}: {first_line(error)}"
-            ) from error
+            setting = f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
+            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
         if cfg.compile:
             self.agent.compile()
         try:
             self.buffer = ReplayBuffer(
                 cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
             )
-        except (RuntimeError, MemoryError) as error:  # torch's allocator: "can't allocate ..."
-            if not out_of_memory(error):
-                raise
-            raise ConfigError(
-                f"agent.buffer_size={cfg.agent.buffer_size} does not fit in memory on "
-                f"{self.device}: {first_line(error)}"
-            ) from error
+        except (RuntimeError, MemoryError) as error:
+            setting = f"agent.buffer_size={cfg.agent.buffer_size}"
+            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
         self.step = 0
         self.update_debt = 0.0  # fractional updates owed when utd * num_envs is not whole
         self.last_eval: dict[str, Any] | None = None
@@ -606,12 +601,8 @@ class Trainer:
                 try:
                     metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
                 except (RuntimeError, MemoryError) as error:
-                    if not out_of_memory(error):
-                        raise
-                    raise ConfigError(
-                        f"agent.batch_size={cfg.agent.batch_size} does not fit in memory on "
-                        f"{self.device} (update at step {self.step}): {first_line(error)}"
-                    ) from error
+                    setting = f"agent.batch_size={cfg.agent.batch_size}"  # step: in the crash line
+                    raise memory_error(error, setting, self.device)  # noqa: B904 - as above
                 self.update_debt -= 1.0
         return metrics
 
