@@ -64,7 +64,13 @@ def _check_finite(transitions: Transitions, env_index: np.ndarray) -> None:
         if not np.isfinite(values).all():
             who = "the agent's action" if name == "action" else f"the env's {name}"
             row = np.argwhere(~np.isfinite(values))[0][0]
+            cause = (  # the policy is NaN only once its networks are (or a setting overflows)
+                "; the networks diverged: look at the learning rates, agent.init_alpha and "
+                "exploration.noise_beta"
+                if name == "action"
+                else ""
+            )
             raise EnvError(
                 f"{who} holds NaN or inf (sub-env {env_index[row]}); stored, it would turn every "
-                "later update into NaN"
+                f"later update into NaN{cause}"
             )

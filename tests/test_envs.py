@@ -652,8 +652,11 @@ def test_transition_tracker_refuses_non_finite_values(field: str) -> None:
     bad = dict(fields)
     bad[field] = fields[field].copy()
     bad[field][1] = np.nan  # env 1: a valid transition; env 0's row is dropped anyway
-    with pytest.raises(EnvError, match=f"(env's|agent's) {field} holds NaN or inf \\(sub-env 1\\)"):
+    with pytest.raises(
+        EnvError, match=f"(env's|agent's) {field} holds NaN or inf \\(sub-env 1\\)"
+    ) as raised:
         tracker.step(**bad, terminated=no, truncated=no)
+    assert ("networks diverged" in str(raised.value)) == (field == "action")
     assert tracker.resetting.tolist() == [True, False]  # unchanged
     bad[field][1] = fields[field][1]
     bad[field][0] = np.inf  # only in the dropped autoreset row: not stored, not refused
