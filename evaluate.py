@@ -263,10 +263,10 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
     try:
         sac = read_sb3_sac(path)  # sizes first, to check them against the env's
     except SB3FormatError as error:
-        if _is_our_checkpoint(path):
+        if _is_torch_checkpoint(path):
             raise EvalError(
-                f"{path} is a checkpoint of this project, not an SB3 model zip: give it as "
-                f"checkpoint={path}"
+                f"{path} is a torch checkpoint (as train.py writes), not an SB3 model zip: give "
+                f"it as checkpoint={path}"
             ) from error
         raise
 
@@ -285,12 +285,14 @@ def _is_sb3_zip(path: Path) -> bool:
         return False
 
 
-def _is_our_checkpoint(path: Path) -> bool:
+def _is_torch_checkpoint(path: Path) -> bool:
+    """A torch.save zip (as train.py writes; its pickle is <name>/data.pkl), read by member names
+    only: loading a checkpoint with its replay buffer for a hint could take gigabytes."""
     try:
-        load_checkpoint(path)
-    except CheckpointError:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
         return False
-    return True
 
 
 def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -310,10 +312,11 @@ def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, An
         )
     finally:
         envs.close()
-    if not np.isfinite(report["episode_returns"]).all():  # a report of NaN means nothing
+    finite = np.isfinite(report["episode_returns"])
+    if not finite.all():  # a report of NaN means nothing
         raise EvalError(
-            f"{spec.id} with env kwargs {spec.kwargs}: episode returns hold NaN or inf "
-            f"({report['episode_returns']})"
+            f"{(~finite).sum()} of {finite.size} episode returns are NaN or inf on {spec.id} "
+            f"(env kwargs {spec.kwargs}): the policy's actions or the env's rewards are not finite"
         )
     return report
 
@@ -414,7 +417,9 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
 
 
 def sb3_zip_path(path: str | Path) -> Path:
-    """Where SB3's `save` writes `path`: with `.zip` appended unless it ends so."""
+    """Where the export goes: `path`, with `.zip` appended unless it ends so (SB3's `save`
+    appends it only to a name without a suffix; the export, its guard and its printed path all
+    use this one)."""
     path = Path(path).expanduser()
     return path if path.suffix == ".zip" else path.with_name(path.name + ".zip")
 
@@ -471,7 +476,7 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     load = load_sb3_agent if cfg.sb3_model is not None else load_checkpoint_agent
     agent, spec, source = load(cfg)
     if cfg.export_sb3 is not None:
-        target = sb3_zip_path(cfg.export_sb3)  # export_sb3=m writes m.zip, as SB3 does
+        target = sb3_zip_path(cfg.export_sb3)  # export_sb3=m writes m.zip
         if target.resolve() == source.resolve():
             raise EvalError(f"export_sb3={cfg.export_sb3} would overwrite the model being read")
         if target.is_dir():
@@ -484,7 +489,7 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     if out.resolve() == source.resolve():
         raise EvalError(f"output={out} would overwrite the model being read")
     if out.suffix != ".json":
-        raise EvalError(f"output={out} must be a .json report path (or a folder for one)")
+        raise EvalError(f"output={out} must be a .json report path (or an existing folder)")
     check_writable(out, "output")
     report = {
         "env_id": spec.id,

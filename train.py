@@ -133,11 +133,18 @@ def check_wandb_importable(mode: str) -> None:
         ) from error
 
 
+# How allocation failures read: torch's CPU allocator raises a plain RuntimeError ("can't
+# allocate memory" / "not enough memory"), a CUDA context one "CUDA error: out of memory".
+OUT_OF_MEMORY = ("can't allocate memory", "not enough memory", "out of memory")
+
+
 def memory_error(error: BaseException, setting: str, device: torch.device) -> BaseException:
-    """A ConfigError naming `setting` when `error` is an allocation failure (torch's CPU
-    allocator raises a plain RuntimeError, "can't allocate memory"; CUDA's an OutOfMemoryError,
-    "Tried to allocate"; numpy a MemoryError), else `error` itself, to be raised as it was."""
-    if isinstance(error, (MemoryError, torch.OutOfMemoryError)) or "allocate" in str(error):
+    """A ConfigError naming `setting` when `error` is an allocation failure (also numpy's
+    MemoryError and CUDA's OutOfMemoryError), else `error` itself, to be raised as it was."""
+    message = str(error)
+    if isinstance(error, (MemoryError, torch.cuda.OutOfMemoryError)) or any(
+        phrase in message for phrase in OUT_OF_MEMORY
+    ):
         return ConfigError(f"{setting} does not fit in memory on {device}: {first_line(error)}")
     return error
 
@@ -162,7 +169,9 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
     """A run dir that holds another run's files is not trained into (its models, summary and
     metrics would be overwritten or mixed), unless this run resumes that dir's checkpoint. Any
     of the files counts: a dir whose large checkpoint.pt was deleted still holds a run."""
-    found = [name for name in RUN_FILES if (run_dir / name).exists()]
+    # An empty file is no run's: metrics.jsonl is created before W&B starts, which a Ctrl-C or
+    # a failed start can interrupt.
+    found = [name for name in RUN_FILES if _nonempty(run_dir / name)]
     if not found:
         return
     existing = run_dir / FILENAME
@@ -175,11 +184,15 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
     hint = (
         f"or add resume={run_dir} to continue that run there"
         if existing.exists()
-        else f"it has no {FILENAME} to resume"
+        else f"or move its files away (it has no {FILENAME} to resume)"
     )
     raise ConfigError(
-        f"{run_dir} already holds a run ({', '.join(found)}); choose another hydra.run.dir, {hint}"
+        f"{run_dir} already holds a run ({', '.join(found)}); choose another hydra.run.dir {hint}"
     )
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
 
 
 def has_wandb_credentials() -> bool:
@@ -601,7 +614,10 @@ class Trainer:
                 try:
                     metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
                 except (RuntimeError, MemoryError) as error:
-                    setting = f"agent.batch_size={cfg.agent.batch_size}"  # step: in the crash line
+                    setting = (  # the step is in the crash line above the error
+                        f"agent.batch_size={cfg.agent.batch_size} with "
+                        f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
+                    )
                     raise memory_error(error, setting, self.device)  # noqa: B904 - as above
                 self.update_debt -= 1.0
         return metrics

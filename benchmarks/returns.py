@@ -18,6 +18,7 @@ import datetime
 import json
 import subprocess
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -92,6 +93,8 @@ def train(env: str, seed: int, steps: int) -> None:
                  "progress=false", f"hydra.run.dir={directory}"]  # fmt: skip
     if (directory / "checkpoint.pt").exists():  # an interrupted run continues where it stopped
         overrides.append(f"resume={directory}")
+    elif directory.is_dir() and any(directory.iterdir()):  # killed before its first checkpoint:
+        directory.rename(directory.with_name(f"{directory.name}.stale-{int(time.time())}"))
     result = subprocess.run([sys.executable, "train.py", *overrides], cwd=REPO,
                             capture_output=True, text=True)  # fmt: skip
     if result.returncode != 0:

@@ -20,8 +20,11 @@ worker() {
     dir="runs/returns/${env//\//-}/steps$steps/seed$seed"
     if [ -f "$dir/summary.json" ]; then echo "skip $line"; continue; fi
     mkdir -p "$(dirname "$dir")"
-    # an interrupted run continues from its checkpoint (train.py refuses to start over in it)
-    if [ -f "$dir/checkpoint.pt" ]; then extra="$extra resume=$dir"; fi
+    # an interrupted run continues from its checkpoint (train.py refuses to start over in it);
+    # one killed before its first checkpoint (kill -9, the OOM killer) left files train.py would
+    # also refuse: they are moved aside and the run starts over
+    if [ -f "$dir/checkpoint.pt" ]; then extra="$extra resume=$dir";
+    elif [ -d "$dir" ] && [ -n "$(ls -A "$dir")" ]; then mv "$dir" "$dir.stale-$(date +%s)"; fi
     echo "$(date +%T) worker $1 start $line"
     # shellcheck disable=SC2086  # extra holds several overrides
     python train.py "env=$env" "seed=$seed" "total_steps=$steps" wandb.mode=disabled progress=false \

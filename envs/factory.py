@@ -195,9 +195,15 @@ def env_spaces(env_id: str, **env_kwargs: Any) -> EnvSpaces:
                 f"{env_id} with env kwargs {given}: reset and step failed: {_error_line(error)}"
             ) from error
         # e.g. Pendulum's g=nan: caught here, before a run dir or a resumed checkpoint is touched
-        if not all(np.isfinite(value).all() for value in (first_obs, obs, reward)):
+        try:
+            values = [np.asarray(value, dtype=np.float64) for value in (first_obs, obs, reward)]
+            finite = all(np.isfinite(value).all() for value in values)
+        except (TypeError, ValueError):  # e.g. a custom env's reward of None
+            finite = False
+        if not finite:
             raise EnvError(
-                f"{env_id} with env kwargs {given}: its first reset or step returns NaN or inf"
+                f"{env_id} with env kwargs {given}: its first reset or step returns NaN, inf or "
+                "a non-number"
             )
         raw_space = env.unwrapped.action_space
         return EnvSpaces(
