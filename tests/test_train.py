@@ -22,6 +22,7 @@ from agents.checkpoint import CheckpointError, load_checkpoint
 from agents.noise import ColoredNoise
 from configs.schema import CheckpointConfig, EnvConfig, EvalConfig, TrainConfig, WandbConfig
 from envs import EnvError
+from train import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [  # a few hundred steps of a small agent: seconds, not minutes
@@ -201,6 +202,16 @@ def test_bad_input_fails_with_one_line(tmp_path: Path, overrides: list[str], mes
     assert message in error_lines[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()  # no empty run directory left behind
+
+
+def test_only_a_run_file_with_content_marks_a_run_dir(tmp_path: Path) -> None:
+    """metrics.jsonl is created before W&B starts: a start stopped there leaves it empty, and
+    the same command must still run in that dir; one line of metrics is a run's."""
+    (tmp_path / "metrics.jsonl").write_text("")
+    train.refuse_used_run_dir(tmp_path, resume=None)
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(ConfigError, match=r"already holds a run \(metrics.jsonl\)"):
+        train.refuse_used_run_dir(tmp_path, resume=None)
 
 
 def test_batch_too_large_for_memory_is_one_line_and_keeps_the_checkpoint(tmp_path: Path) -> None:
