@@ -269,7 +269,6 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
                 f"it as checkpoint={path}"
             ) from error
         raise
-
     spaces = _spaces(spec, sac.obs_dim, sac.action_dim, f"SB3 model {path} has")
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
     agent = load_sb3_sac(sac, spaces.action_low, spaces.action_high)
@@ -278,21 +277,22 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
 
 def _is_sb3_zip(path: Path) -> bool:
     """A zip with SB3's policy.pth at its top (our checkpoints are torch zips without one)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return "policy.pth" in archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
+    return "policy.pth" in _zip_members(path)
 
 
 def _is_torch_checkpoint(path: Path) -> bool:
-    """A torch.save zip (as train.py writes; its pickle is <name>/data.pkl), read by member names
-    only: loading a checkpoint with its replay buffer for a hint could take gigabytes."""
+    """A torch.save zip, as train.py writes (its pickle is <name>/data.pkl)."""
+    return any(name.endswith("/data.pkl") for name in _zip_members(path))
+
+
+def _zip_members(path: Path) -> list[str]:
+    """The member names of a zip, or none: for a hint, reading names beats loading a checkpoint
+    with its replay buffer (gigabytes)."""
     try:
         with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/data.pkl") for name in archive.namelist())
+            return archive.namelist()
     except (OSError, zipfile.BadZipFile):
-        return False
+        return []
 
 
 def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, Any]:
