@@ -25,7 +25,9 @@ def powerlaw_noise(
     """Unit-variance Gaussian sequences of `length` steps along the last axis, PSD ~ 1/f^beta."""
     freqs = np.fft.rfftfreq(length)
     freqs[0] = 1.0 / length  # the lowest resolvable frequency stands in for f = 0
-    scale = freqs ** (-beta / 2.0)
+    # Relative to the lowest frequency, so scale <= 1: (1/length)^(-beta/2) overflows for large
+    # beta (beta 300 at length 1000), and the normalization below removes any constant factor.
+    scale = (freqs * length) ** (-beta / 2.0)
     real = rng.standard_normal((*shape, len(freqs))) * scale
     imag = rng.standard_normal((*shape, len(freqs))) * scale
     # Variance of y_t = irfft(X)_t: 4 s_k^2 / n^2 per frequency 0 < k < n/2 (2 Re(X_k e^{i..}));

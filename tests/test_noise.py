@@ -31,6 +31,16 @@ def test_marginal_has_unit_variance(beta: float, length: int) -> None:
     assert np.mean(sequences**2) == pytest.approx(1.0, abs=0.03)
 
 
+@pytest.mark.parametrize("beta", [300.0, 1000.0])
+def test_steep_spectrum_stays_finite_with_unit_variance(beta: float) -> None:
+    # All power in the two lowest bins (f = 0 takes the lowest frequency's scale), still N(0, 1).
+    sequences = powerlaw_noise(beta, (4000,), 1000, np.random.default_rng(3))
+    assert np.isfinite(sequences).all()
+    assert np.mean(sequences**2) == pytest.approx(1.0, abs=0.06)
+    power = np.abs(np.fft.rfft(sequences, axis=-1)) ** 2
+    assert power[:, 2:].sum() < 1e-9 * power[:, :2].sum()
+
+
 def test_pink_noise_is_correlated_in_time_and_white_is_not() -> None:
     def lag1(beta: float) -> float:
         x = powerlaw_noise(beta, (200,), 1000, np.random.default_rng(2))
