@@ -62,6 +62,37 @@ def _register_dm_control() -> None:
         ) from error
 
 
+_shown_mujoco_warnings: set[str] = set()
+
+
+def _mujoco_warning(message: str) -> None:
+    # Once per text by hand: `warnings` would show it again after any filter change (make_env's
+    # own catch_warnings below resets its memory of what it showed).
+    if message not in _shown_mujoco_warnings:
+        _shown_mujoco_warnings.add(message)
+        warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=1)
+
+
+def _quiet_mujoco(env_id: str) -> None:
+    """For MuJoCo and dm_control envs: MuJoCo's own warnings through Python's `warnings`, and
+    PyOpenGL's INFO line (no OpenGL_accelerate module) left out of the console and train.log.
+
+    MuJoCo otherwise prints each warning at every model compile (gymnasium 1.4's HalfCheetah
+    uses the deprecated `settotalmass`: five lines per train.py run) and appends it to a
+    MUJOCO_LOG.TXT in the working directory; here each text shows once and no file is written.
+    A handler set by the user is kept.
+    """
+    if not env_id.startswith(DMC_PREFIX) and "mujoco" not in str(gym.spec(env_id).entry_point):
+        return
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
+    try:
+        import mujoco
+    except ImportError:
+        return  # gym.make reports the missing simulator, with the extra to install
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(_mujoco_warning)
+
+
 def _check_registered(env_id: str) -> None:
     if env_id.startswith(DMC_PREFIX) and env_id not in gym.registry:
         _register_dm_control()
@@ -140,6 +171,7 @@ def make_env(
     """`gymnasium.make` plus: actions in [-1, 1], float32 observations, validated spaces."""
     _set_headless_gl_default()  # before gymnasium's MuJoCo renderer or dm_control load
     _check_registered(env_id)
+    _quiet_mujoco(env_id)
     if render_mode is not None:  # only when asked: some envs' __init__ takes no render_mode
         env_kwargs = {"render_mode": render_mode, **env_kwargs}
     if max_episode_steps is not None and max_episode_steps < 1:

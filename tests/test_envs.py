@@ -12,7 +12,7 @@ from env_helpers import CounterEnv, counter_thunk, sync_vector
 from gymnasium.vector import AutoresetMode
 from optional_extras import require_extra
 
-from envs import EnvError, TransitionTracker, env_spaces, make_env, make_vector_env
+from envs import EnvError, TransitionTracker, env_spaces, factory, make_env, make_vector_env
 
 # ---------------------------------------------------------------- custom envs registered by id
 
@@ -661,3 +661,27 @@ def test_transition_tracker_refuses_non_finite_values(field: str) -> None:
     bad[field][1] = fields[field][1]
     bad[field][0] = np.inf  # only in the dropped autoreset row: not stored, not refused
     assert len(tracker.step(**bad, terminated=no, truncated=no).obs) == 1
+
+
+def test_mujoco_warnings_become_python_warnings_and_write_no_log_file(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MuJoCo's default handler prints each warning and appends it to MUJOCO_LOG.TXT in the
+    working directory; make_env routes them through `warnings` (shown once, no file)."""
+    require_extra("mujoco")
+    import mujoco
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(factory, "_shown_mujoco_warnings", set())
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(None)  # as in a fresh process
+    try:
+        env = make_env("HalfCheetah-v5")
+        model, data = env.unwrapped.model, env.unwrapped.data
+        data.qpos[0] = np.nan  # MuJoCo warns (and resets the state) at the next step
+        with pytest.warns(RuntimeWarning, match="MuJoCo: Nan, Inf or huge value in QPOS"):
+            mujoco.mj_step(model, data)
+        env.close()
+    finally:
+        mujoco.set_mju_user_warning(previous)
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
