@@ -340,7 +340,8 @@ def test_rejected_env_is_closed() -> None:
 
 def test_make_env_accepts_env_without_render_mode_argument() -> None:
     gym.make(NO_RENDER_MODE_ID).close()  # plain Gymnasium builds it
-    env = make_env(NO_RENDER_MODE_ID)
+    env = make_env(NO_RENDER_MODE_ID)  # TypeError if make_env passed render_mode=None
+    assert env.render_mode is None
     env.close()
 
 

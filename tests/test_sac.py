@@ -105,7 +105,8 @@ def test_alpha_loss_gradient_only_to_log_alpha():
     actor, critic, _ = nets()
     critic.requires_grad_(False)
     _, _, log_prob = actor_loss(actor, critic, make_batch().obs, torch.tensor(0.2))
-    log_alpha = torch.tensor(0.0, requires_grad=True)
+    # log alpha != 0: a loss in alpha instead of log alpha would scale the gradient by alpha
+    log_alpha = torch.tensor(float(np.log(0.2)), requires_grad=True)
     loss, metrics = alpha_loss(log_alpha, log_prob, target_entropy=-2.0)
     loss.backward()
     assert log_alpha.grad is not None and log_alpha.grad != 0
@@ -164,6 +165,39 @@ def test_soft_update():
 
     soft_update(target, source, 1.0)
     assert all_equal(params_of(target), src)
+
+
+# ------------------------------------------------------- the update as the agent runs it
+# tests/test_manual_update.py holds the two backends to each other; these pin what both must do,
+# so that a mistake they share cannot pass.
+
+
+@pytest.mark.parametrize("backend", ["autograd", "manual"])
+def test_update_moves_the_targets_by_tau_toward_the_updated_critic(backend: str) -> None:
+    agent = make_agent(update_backend=backend, tau=0.1)
+    with torch.no_grad():  # targets apart from the critic, so that every direction shows
+        for p in agent.critic_target.parameters():
+            p.add_(torch.randn_like(p))
+    critic_old, target_old = params_of(agent.critic), params_of(agent.critic_target)
+    agent.update(make_batch())
+    critic_new = params_of(agent.critic)
+    assert not all_equal(critic_new, critic_old)  # the critic step came first
+    target_new = params_of(agent.critic_target)
+    for new, old, source in zip(target_new, target_old, critic_new, strict=True):
+        torch.testing.assert_close(new, old + 0.1 * (source - old))
+
+
+@pytest.mark.parametrize("backend", ["autograd", "manual"])
+def test_actor_loss_takes_the_min_of_the_online_critics(backend: str) -> None:
+    """Online critics constant at [5, 3], target critics at [10, 8], alpha 0.5: the actor's loss
+    is mean(alpha log pi) - 3 (not the max, the mean, the target critics, or -alpha log pi).
+    critic_lr 1e-12 keeps the online critics constant through the critic step before it."""
+    agent = make_agent(update_backend=backend, init_alpha=0.5, learn_alpha=False, critic_lr=1e-12)
+    _constant_critic(agent.critic, [5.0, 3.0])
+    _constant_critic(agent.critic_target, [10.0, 8.0])
+    metrics = agent.update(make_batch())
+    assert metrics["entropy"].abs() > 0.1  # so the entropy term's sign shows
+    torch.testing.assert_close(metrics["actor_loss"], -0.5 * metrics["entropy"] - 3.0)
 
 
 # -------------------------------------------------------------------------------- bootstrapping
