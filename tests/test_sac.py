@@ -200,6 +200,23 @@ def test_actor_loss_takes_the_min_of_the_online_critics(backend: str) -> None:
     torch.testing.assert_close(metrics["actor_loss"], -0.5 * metrics["entropy"] - 3.0)
 
 
+@pytest.mark.parametrize("backend", ["autograd", "manual"])
+def test_critic_loss_bootstraps_from_the_min_of_the_target_critics(backend: str) -> None:
+    """Online critics constant at [5, 3], target critics at [10, 8], alpha ~0: the TD target is
+    r + gamma (1 - terminated) 8 (not the online critics' 3, nor the targets' mean 9)."""
+    gamma = 0.9
+    agent = make_agent(update_backend=backend, gamma=gamma, init_alpha=1e-8, learn_alpha=False)
+    _constant_critic(agent.critic, [5.0, 3.0])
+    _constant_critic(agent.critic_target, [10.0, 8.0])
+    batch = make_batch()
+    assert 0 < batch.terminated.sum() < len(batch.terminated)  # both kinds of rows
+    metrics = agent.update(batch)
+    target = batch.reward + gamma * (1.0 - batch.terminated) * 8.0
+    expected = 0.5 * ((5.0 - target).square().mean() + (3.0 - target).square().mean())
+    torch.testing.assert_close(metrics["critic_loss"], expected)
+    torch.testing.assert_close(metrics["q_mean"], torch.tensor(4.0))
+
+
 # -------------------------------------------------------------------------------- bootstrapping
 
 
