@@ -210,6 +210,22 @@ def check_writable(path: Path, key: str) -> None:
         raise EvalError(f"{key}={path} cannot be written: no write permission in {ancestor}")
 
 
+def refuse_overwriting_other_files(out: Path) -> None:
+    """An existing output= file may be replaced only by a newer report: output=<run>/summary.json
+    would otherwise silently destroy the training run's summary."""
+    if not out.exists():
+        return
+    try:
+        old = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        old = None
+    if not (isinstance(old, dict) and {"episode_returns", "deterministic"} <= old.keys()):
+        raise EvalError(
+            f"output={out} exists and is not an eval report: choose another path "
+            "(only an earlier report is replaced)"
+        )
+
+
 def _spaces(spec: EnvSpec, obs_dim: int, action_dim: int, source: str) -> EnvSpaces:
     """The env's spaces, checked against the agent's sizes before any rollout."""
     spaces = env_spaces(spec.id, **spec.make_kwargs())
@@ -491,6 +507,7 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
     if out.suffix != ".json":
         raise EvalError(f"output={out} must be a .json report path (or an existing folder)")
     check_writable(out, "output")
+    refuse_overwriting_other_files(out)
     report = {
         "env_id": spec.id,
         "checkpoint": str(source) if cfg.checkpoint is not None else None,

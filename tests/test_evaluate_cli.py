@@ -313,6 +313,21 @@ def test_output_never_overwrites_the_model_read(run_dir: Path) -> None:
     assert checkpoint.read_bytes() == before  # export_sb3: the next test
 
 
+def test_output_replaces_an_earlier_report_but_no_other_file(run_dir: Path) -> None:
+    """output=<run>/summary.json once overwrote the training summary without a word."""
+    summary = run_dir / "summary.json"
+    before = summary.read_bytes()
+    with pytest.raises(EvalError, match="exists and is not an eval report"):
+        run(EvaluateConfig(checkpoint=str(run_dir), output=str(summary), episodes=1))
+    assert summary.read_bytes() == before
+    report = run_dir / "again_report.json"
+    first = run(EvaluateConfig(checkpoint=str(run_dir), output=str(report), episodes=1))
+    second = run(EvaluateConfig(checkpoint=str(run_dir), output=str(report), episodes=2))
+    assert len(first["episode_returns"]) == 1
+    assert json.loads(report.read_text())["episode_returns"] == second["episode_returns"]
+    report.unlink()  # run_dir is shared by the module's tests
+
+
 def test_export_never_overwrites_the_zip_read_nor_a_folder(run_dir: Path, tmp_path: Path) -> None:
     """export_sb3=m writes m.zip (as SB3's save does): the guard compares that path, so the zip
     being read survives; a folder at that path is refused before anything is written."""
