@@ -555,7 +555,9 @@ class Trainer:
                 previous, self.step = self.step, self.step + cfg.num_envs
                 bar.update(cfg.num_envs)
                 self._log_episodes(info, logger, bar)
-                metrics = self._update() or metrics
+                # Per key, the latest value: with actor_update_every > 1 the update of a
+                # logging step may be a critic-only one, which has no actor or alpha metrics.
+                metrics.update(self._update())
                 if crossed(self.step, previous, cfg.log_every):
                     self._log_train(metrics, logger)
                 if crossed(self.step, previous, cfg.eval.every):
@@ -605,14 +607,15 @@ class Trainer:
             return self.np_rng.uniform(-1.0, 1.0, shape).astype(np.float32)
         return self.agent.act(obs, eps=self.noise() if self.noise is not None else None)
 
-    def _update(self) -> dict[str, torch.Tensor] | None:
-        """Run the gradient updates owed: utd per env step, over all envs (carried fractions)."""
-        cfg, metrics = self.cfg, None
+    def _update(self) -> dict[str, torch.Tensor]:
+        """Run the gradient updates owed: utd per env step, over all envs (carried fractions).
+        Their metrics merged, each key holding its latest value (empty if none ran)."""
+        cfg, metrics = self.cfg, {}
         if self.step > cfg.learning_starts and len(self.buffer) > 0:
             self.update_debt += cfg.agent.utd * cfg.num_envs
             while self.update_debt >= 1.0 - 1e-9:  # 10 x 0.1 sums to 0.999...: still owed
                 try:
-                    metrics = self.agent.update(self.buffer.sample(cfg.agent.batch_size))
+                    metrics |= self.agent.update(self.buffer.sample(cfg.agent.batch_size))
                 except (RuntimeError, MemoryError) as error:
                     setting = (  # the step is in the crash line above the error
                         f"agent.batch_size={cfg.agent.batch_size} with "

@@ -146,6 +146,10 @@ class _Layers:
             self.weights.append(layer.weight)
             self.biases.append(layer.bias)
 
+    def all(self) -> list[torch.Tensor]:
+        """Weights then biases, in the same order for any two networks of the same layout."""
+        return self.weights + self.biases
+
 
 def _actor_forward(
     actor: Actor, trunk: _Layers, obs: torch.Tensor
@@ -305,7 +309,8 @@ def update_step(agent: SACAgent, batch: Batch, noise: torch.Tensor, update_actor
 
     # Critic step: soft Bellman target with clipped double-Q (critic_loss).
     next_obs_action = torch.cat([batch.next_obs, action[rows]], dim=-1)
-    next_q = _critic_forward(_Layers(agent.critic_target.layers), next_obs_action)[-1].squeeze(-1)
+    target_layers = _Layers(agent.critic_target.layers)
+    next_q = _critic_forward(target_layers, next_obs_action)[-1].squeeze(-1)
     next_value = next_q.amin(dim=0) - alpha * log_prob[rows]
     target = batch.reward + cfg.gamma * (1.0 - batch.terminated) * next_value
     critic_layers = _Layers(agent.critic.layers)
@@ -345,6 +350,6 @@ def update_step(agent: SACAgent, batch: Batch, noise: torch.Tensor, update_actor
             agent.log_alpha.grad = -gap.reshape(agent.log_alpha.shape)
             metrics["alpha_loss"] = -agent.log_alpha * gap
             adam_step(agent.alpha_optimizer)
-    torch._foreach_lerp_(agent._target_params, agent._critic_params, cfg.tau)
+    torch._foreach_lerp_(target_layers.all(), critic_layers.all(), cfg.tau)
     metrics["alpha"] = alpha
     return metrics

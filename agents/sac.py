@@ -264,16 +264,6 @@ class SACAgent:
         for net in (self.actor, self.critic, self.critic_target):
             net.forward = torch.compile(net.forward)
 
-    # What the manual update works on, read from the live modules (a caller may swap them;
-    # a CUDA graph then records anew, see agents/cuda_graph.py).
-    @property
-    def _critic_params(self) -> list[nn.Parameter]:
-        return list(self.critic.parameters())
-
-    @property
-    def _target_params(self) -> list[nn.Parameter]:
-        return list(self.critic_target.parameters())
-
     @property
     def alpha(self) -> torch.Tensor:
         return self.log_alpha.detach().exp()

@@ -130,6 +130,20 @@ def test_utd_counts_updates_over_all_envs(
     assert json.loads((run_dir / "summary.json").read_text())["updates"] == updates
 
 
+def test_actor_metrics_logged_when_the_logging_step_updates_critics_only(tmp_path: Path) -> None:
+    """With actor_update_every=2 the update at steps 200 and 300 is a critic-only one; the
+    actor, entropy and alpha charts were never logged at all."""
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *TINY, "agent.actor_update_every=2", "log_every=100")
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_lines = {line["step"]: line for line in lines if "time/updates" in line}
+    assert sorted(train_lines) == [100, 200, 300]
+    keys = ("critic_loss", "q_mean", "alpha", "actor_loss", "entropy", "alpha_loss")
+    for step in (200, 300):
+        assert {f"train/{key}" for key in keys} <= train_lines[step].keys(), step
+    assert train_lines[300]["train/actor_loss"] != train_lines[200]["train/actor_loss"]
+
+
 def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
     """`Trainer.train(on_step=...)`, the hook benchmarks/ times train.py's own loop with: it sees
     every env step after that step's update, and True stops the run there, final eval and
