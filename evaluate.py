@@ -21,6 +21,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")  # see train.py
 
 import json  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -176,6 +177,11 @@ class EnvSpec:
 def validate(cfg: EvaluateConfig) -> None:
     if (cfg.checkpoint is None) == (cfg.sb3_model is None):
         raise EvalError("give exactly one of checkpoint=<run dir or file> or sb3_model=<zip>")
+    for name in ("checkpoint", "sb3_model", "env", "output", "export_sb3"):
+        if getattr(cfg, name) is not None and not str(getattr(cfg, name)).strip():
+            # checkpoint= would read ./checkpoint.pt, output= write ./eval_report.json
+            what = "an env id" if name == "env" else "a path"
+            raise EvalError(f"{name}= is empty: give {what}, or leave it out")
     if cfg.sb3_model is not None and cfg.env is None:
         raise EvalError("sb3_model= needs env=<Gymnasium id>: an SB3 zip does not name its env")
     for name in ("episodes", "num_envs", "video_episodes"):
@@ -528,10 +534,12 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
 
 @hydra.main(version_base=None, config_path=None, config_name="evaluate")
 def main(dict_cfg: DictConfig) -> None:
-    from train import plain_warnings  # train.py imports this module: not at the top
+    # train.py imports this module: not at the top
+    from train import Terminated, interrupt_on_sigterm, plain_warnings
 
     job_started()  # Hydra composed the config: its own error report applies from here
     plain_warnings()
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     try:
         cfg: EvaluateConfig = OmegaConf.to_object(dict_cfg)
     except OmegaConfBaseException as error:  # e.g. a value interpolating an unknown resolver
@@ -542,6 +550,9 @@ def main(dict_cfg: DictConfig) -> None:
     except (EvalError, CheckpointError, EnvError, SB3FormatError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM: a report is whole or not written
+        print("interrupted", file=sys.stderr)
+        sys.exit(128 + (signal.SIGTERM if isinstance(error, Terminated) else signal.SIGINT))
 
 
 if __name__ == "__main__":

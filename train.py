@@ -186,8 +186,10 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
         if existing.exists()
         else f"or move its files away (it has no {FILENAME} to resume)"
     )
+    in_sweep = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    dir_key = "hydra.sweep.dir" if in_sweep else "hydra.run.dir"  # a sweep's job dirs follow it
     raise ConfigError(
-        f"{run_dir} already holds a run ({', '.join(found)}); choose another hydra.run.dir {hint}"
+        f"{run_dir} already holds a run ({', '.join(found)}); choose another {dir_key} {hint}"
     )
 
 
@@ -753,7 +755,7 @@ class Terminated(KeyboardInterrupt):
     the exit status still names the signal (128 + 15, as a shell reports a killed job)."""
 
 
-def _interrupt_on_sigterm(signum: int, frame: Any) -> None:
+def interrupt_on_sigterm(signum: int, frame: Any) -> None:
     """`kill` or a job scheduler's SIGTERM ends a run as Ctrl-C does: checkpoint, then exit."""
     raise Terminated(f"signal {signum}")
 
@@ -805,7 +807,7 @@ def main(dict_cfg: DictConfig) -> None:
     job_started()  # Hydra composed the config: its own error report applies from here
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     plain_warnings()
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
     print(f"run directory: {run_dir}", file=sys.stderr)
     try:
         cfg: TrainConfig = OmegaConf.to_object(dict_cfg)

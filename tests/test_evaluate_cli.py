@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +292,11 @@ def test_unusable_seed_or_output_fails_before_the_rollout(
          "video_episodes=3 must be <= episodes=2"),
         ({"checkpoint": "{run}", "export_sb3": "{tmp}/x.zip", "video": True}, EvalError,
          "export_sb3= only exports"),
+        # checkpoint= read ./checkpoint.pt of whatever folder the command ran in
+        ({"checkpoint": ""}, EvalError, "checkpoint= is empty"),
+        ({"sb3_model": " ", "env": "Pendulum-v1"}, EvalError, "sb3_model= is empty"),
+        ({"checkpoint": "{run}", "env": ""}, EvalError, "env= is empty"),
+        ({"checkpoint": "{run}", "export_sb3": ""}, EvalError, "export_sb3= is empty"),
     ],
 )  # fmt: skip
 def test_bad_options_rejected_before_any_output(
@@ -355,6 +362,41 @@ def test_checkpoint_and_sb3_zip_given_the_wrong_way_round(run_dir: Path, tmp_pat
         run(EvaluateConfig(sb3_model=str(checkpoint), env="Pendulum-v1"))
     with pytest.raises(EvalError, match=r"must be a \.json report path"):
         run(EvaluateConfig(checkpoint=str(run_dir), output=str(tmp_path / "report.txt")))
+
+
+def _handles_sigterm(pid: int) -> bool:
+    """Whether the process has installed its SIGTERM handler (/proc's caught-signals mask)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_sigterm_mid_rollout_is_one_line_and_exit_143(run_dir: Path, tmp_path: Path) -> None:
+    """A `kill` (or Ctrl-C) during the rollout printed a traceback; now one line, the shell's
+    exit status for the signal, and no report."""
+    out = tmp_path / "report.json"
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "evaluate.py"), f"checkpoint={run_dir}", "episodes=100000",
+         f"output={out}"],
+        cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not _handles_sigterm(process.pid):
+            assert process.poll() is None and time.monotonic() < deadline, "evaluate did not start"
+            time.sleep(0.1)
+        time.sleep(1.0)  # into the rollout
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.rstrip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in stderr
+    assert not out.exists()
 
 
 def test_nan_returns_are_an_error_not_a_report(

@@ -441,6 +441,14 @@ def test_sweep_runs_its_valid_jobs_past_an_invalid_one(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     (valid,) = [d for d in tmp_path.iterdir() if (d / "summary.json").exists()]
     assert json.loads((valid / "summary.json").read_text())["total_steps"] == 300
+    again = subprocess.run(  # the same sweep again: its job dirs are taken
+        [sys.executable, "train.py", "--multirun", "agent.gamma=2,0.9", *TINY,
+         f"hydra.sweep.dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 2
+    assert f"error: {valid} already holds a run" in again.stderr
+    assert "choose another hydra.sweep.dir or add resume=" in again.stderr
 
 
 def test_misspelled_override_fails_before_writing(tmp_path: Path) -> None:
