@@ -193,6 +193,14 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
     )
 
 
+def _finished_at(run_dir: Path) -> int | None:
+    """The step of the summary.json a finished run wrote in run_dir, else None."""
+    try:
+        return int(json.loads((run_dir / "summary.json").read_text())["total_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _nonempty(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
@@ -391,6 +399,12 @@ class Trainer:
                 raise ConfigError(
                     f"the checkpoint is at step {self.step}, beyond total_steps="
                     f"{cfg.total_steps}; set total_steps to {self.step} or more"
+                )
+            if self.step == cfg.total_steps and _finished_at(run_dir) == self.step:
+                # Nothing to finish: rerunning would only overwrite the summary's timings.
+                raise ConfigError(
+                    f"{run_dir} already finished at step {self.step} (summary.json); "
+                    f"set total_steps above {self.step} to train on"
                 )
         # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
         # sequences rather than replaying the first ones.

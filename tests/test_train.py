@@ -111,6 +111,16 @@ def test_resume_continues_from_saved_step(tmp_path: Path) -> None:
     assert resumed["buffer"]["size"] > saved["buffer"]["size"]
     # The old run's files are untouched by the resumed run.
     assert load_checkpoint(first)["step"] == 300
+    # In place, at its own total_steps, a finished run has nothing left to do: refused, where
+    # it used to rerun the final eval and overwrite the summary's timings with ~0.
+    summary_before = (first / "summary.json").read_bytes()
+    again = run_train(first, *TINY, f"resume={first}", check=False)
+    assert again.returncode == 2
+    assert again.stderr.rstrip().splitlines()[-1] == (
+        f"error: {first} already finished at step 300 (summary.json); "
+        "set total_steps above 300 to train on"
+    )
+    assert (first / "summary.json").read_bytes() == summary_before
 
 
 @pytest.mark.parametrize(
