@@ -42,6 +42,7 @@ from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 from agents import SACAgent, SACConfig  # noqa: E402
 from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path  # noqa: E402
 from agents.sb3 import (  # noqa: E402
+    SB3SAC,
     SB3FormatError,
     agent_to_sb3_state,
     load_sb3_sac,
@@ -292,9 +293,35 @@ def load_sb3_agent(cfg: EvaluateConfig) -> tuple[SACAgent, EnvSpec, Path]:
             ) from error
         raise
     spaces = _spaces(spec, sac.obs_dim, sac.action_dim, f"SB3 model {path} has")
+    refuse_other_action_bounds(sac, spaces, path, spec.id)
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
     agent = load_sb3_sac(sac, spaces.action_low, spaces.action_high)
     return agent, spec, path
+
+
+def refuse_other_action_bounds(sac: SB3SAC, spaces: EnvSpaces, path: Path, env_id: str) -> None:
+    """SB3 maps the policy's [-1, 1] onto the action space saved in its zip; the rollout maps it
+    onto the env's bounds. Where those differ, every action would be rescaled: a policy other
+    than the one SB3 runs, reported as if it were."""
+    if sac.action_low is None or sac.action_high is None:  # a zip without a readable space
+        return
+    same = np.allclose(sac.action_low, spaces.action_low) and np.allclose(
+        sac.action_high, spaces.action_high
+    )
+    if not same:
+        raise EvalError(
+            f"SB3 model {path} acts in [{_bounds(sac.action_low)}, {_bounds(sac.action_high)}], "
+            f"{env_id} in [{_bounds(spaces.action_low)}, {_bounds(spaces.action_high)}]: "
+            "evaluate it on the env (and wrappers) it was trained with"
+        )
+
+
+def _bounds(values: np.ndarray) -> str:
+    """One number when all are equal, else the list: a bound as a user would write it."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if flat.size and np.all(flat == flat[0]):
+        return f"{flat[0]:g}"
+    return "[" + ", ".join(f"{v:g}" for v in flat) + "]"
 
 
 def _is_sb3_zip(path: Path) -> bool:

@@ -453,3 +453,26 @@ def test_report_paths_and_several_videos(run_dir: Path, tmp_path: Path) -> None:
         run(EvaluateConfig(sb3_model=str(zip_path), env="Pendulum-v1", episodes=1))
     sb3_report = json.loads((zip_path.parent / "pendulum_sac_eval_report.json").read_text())
     assert sb3_report["sb3_model"] == str(zip_path) and sb3_report["checkpoint"] is None
+
+
+class _UnitActions(gym.ActionWrapper):
+    """Declares Box(-1, 1) and passes actions through: a zip saved on it has other bounds."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, env.action_space.shape, np.float32)
+
+    def action(self, action: np.ndarray) -> np.ndarray:
+        return action
+
+
+def test_sb3_zip_with_other_action_bounds_is_refused(tmp_path: Path) -> None:
+    """The rollout maps actions onto the env's bounds, SB3 onto the zip's: a zip saved on
+    Box(-1, 1) evaluated on Pendulum's [-2, 2] reported another policy's (doubled) actions."""
+    zip_path = tmp_path / "unit.zip"
+    env = _UnitActions(gym.make("Pendulum-v1"))
+    SAC("MlpPolicy", env, policy_kwargs={"net_arch": [8]}, device="cpu").save(zip_path)
+    out = tmp_path / "report.json"
+    with pytest.raises(EvalError, match=r"acts in \[-1, 1\], Pendulum-v1 in \[-2, 2\]"):
+        run(EvaluateConfig(sb3_model=str(zip_path), env="Pendulum-v1", output=str(out)))
+    assert not out.exists()
