@@ -51,7 +51,14 @@ from agents.sb3 import (  # noqa: E402
 from agents.validation import is_integer  # noqa: E402
 from configs.hydra_errors import job_started, one_line, run_cli  # noqa: E402
 from configs.schema import WandbConfig  # noqa: E402
-from envs import EnvError, EnvSpaces, env_spaces, make_vector_env, record_video  # noqa: E402
+from envs import (  # noqa: E402
+    EnvError,
+    EnvSpaces,
+    env_spaces,
+    flatten_state_dict,
+    make_vector_env,
+    record_video,
+)
 
 Policy = Callable[[np.ndarray], np.ndarray]  # batched obs (N, obs_dim) -> actions (N, A)
 
@@ -436,8 +443,10 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
         raise EvalError(f"cannot export to SB3: {error}") from error
     path = sb3_zip_path(path)
     cfg, alpha = agent.config, float(agent.alpha)
-    # The raw env, not make_env's: SB3 rescales actions itself from the env's own bounds.
-    env = gym.make(spec.id, **spec.make_kwargs())
+    # The raw env, not make_env's: SB3 rescales actions itself from the env's own bounds. Dict
+    # observations of state vectors (DeepMind Control) flattened as in training, since SB3's
+    # MlpPolicy takes a Box: such a zip's user wraps the env in FlattenObservation too.
+    env = flatten_state_dict(gym.make(spec.id, **spec.make_kwargs()))
     try:
         model = SAC(
             "MlpPolicy",

@@ -1,6 +1,13 @@
 """Gymnasium environments for SAC: gymnasium and numpy only (no torch, wandb or Hydra)."""
 
-from envs.factory import EnvError, EnvSpaces, env_spaces, make_env, make_vector_env
+from envs.factory import (
+    EnvError,
+    EnvSpaces,
+    env_spaces,
+    flatten_state_dict,
+    make_env,
+    make_vector_env,
+)
 from envs.transitions import Transitions, TransitionTracker
 from envs.video import record_video
 
@@ -10,6 +17,7 @@ __all__ = [
     "Transitions",
     "TransitionTracker",
     "env_spaces",
+    "flatten_state_dict",
     "make_env",
     "make_vector_env",
     "record_video",

@@ -138,7 +138,7 @@ def _box_leaves(space: gym.Space) -> list[gym.Space]:
     return [space]
 
 
-def _flatten_state_dict(env: gym.Env) -> gym.Env:
+def flatten_state_dict(env: gym.Env) -> gym.Env:
     """Concatenate dict/tuple observations of state vectors (DeepMind Control's position,
     velocity, ...) into one flat Box with gymnasium's FlattenObservation (fixed key order).
     Dicts holding images or other non-vector parts are left as they are, and refused later."""
@@ -187,7 +187,7 @@ def make_env(
         if env_kwargs:
             raise EnvError(f"{env_id}: bad env kwargs {sorted(env_kwargs)}: {reason}") from error
         raise EnvError(f"{env_id}: the env could not be built: {reason}") from error
-    env = _flatten_state_dict(env)
+    env = flatten_state_dict(env)
     try:
         _check_spaces(env_id, env)
     except EnvError:

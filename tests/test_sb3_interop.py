@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from optional_extras import require_extra
 from sac_test_support import one_torch_thread
 from stable_baselines3 import PPO, SAC, TD3
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -24,6 +25,7 @@ from torch import nn
 from agents import SACAgent, SACConfig
 from agents.replay_buffer import Batch
 from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
+from envs import env_spaces, flatten_state_dict
 from evaluate import EnvSpec, EvalError, export_sb3
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,6 +151,24 @@ def test_export_loads_in_sb3_with_same_actions(tmp_path: Path) -> None:
     back = load_sb3_sac(path)
     for name, value in agent.critic.state_dict().items():
         torch.testing.assert_close(back.critic.state_dict()[name], value, atol=0, rtol=0)
+
+
+def test_export_of_a_dict_observation_env_takes_its_flattened_observations(tmp_path: Path) -> None:
+    """DeepMind Control's dict observations are flattened in training; the export raised SB3's
+    MultiInputPolicy ValueError (a traceback) instead of writing a zip over the flat Box."""
+    require_extra("dm_control")
+    env_id = "dm_control/cartpole-swingup-v0"
+    spaces = env_spaces(env_id)
+    torch.manual_seed(0)
+    agent = SACAgent(spaces.obs_dim, spaces.action_dim, SACConfig(hidden_sizes=[16, 16]),
+                     action_low=spaces.action_low, action_high=spaces.action_high)  # fmt: skip
+    model = SAC.load(export_sb3(agent, EnvSpec(env_id), tmp_path / "cartpole"), device="cpu")
+    assert model.observation_space.shape == (spaces.obs_dim,)
+    env = flatten_state_dict(gym.make(env_id))
+    obs, _ = env.reset(seed=0)
+    env.close()
+    np.testing.assert_allclose(model.predict(obs, deterministic=True)[0],
+                               agent.predict(obs)[0], atol=1e-5)  # fmt: skip
 
 
 @pytest.mark.parametrize("learn_alpha", [True, False], ids=["learned alpha", "fixed alpha"])
