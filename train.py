@@ -335,6 +335,17 @@ class RunLogger:
 # ---------------------------------------------------------------------------- training
 
 
+def reset_seed(seed: int, step: int) -> int:
+    """The training envs' first reset: `seed` for a new run. A resumed run cannot restore the
+    envs' internal state, so it starts fresh episodes, seeded apart from the original run's
+    first reset (seed + i) and from eval's (seed + eval.seed_offset + i) by a hash of (seed,
+    step); seed + step, as before, replayed the eval episodes after a resume at step 10,000."""
+    if step == 0:
+        return seed
+    words = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
+    return (int(words[0]) << 30) | (int(words[1]) >> 2)  # below 2**62, as validate() requires
+
+
 class Trainer:
     """Builds everything from the config, then runs act-store-update with periodic eval."""
 
@@ -540,9 +551,7 @@ class Trainer:
         cfg = self.cfg
         self._carry_best_model()
         tracker = TransitionTracker(cfg.num_envs)
-        # A resumed run cannot restore the envs' internal state: start fresh episodes, seeded
-        # apart from the original run's first reset.
-        obs, _ = self.envs.reset(seed=cfg.seed + self.step)
+        obs, _ = self.envs.reset(seed=reset_seed(cfg.seed, self.step))
         self._observe(obs)
         ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
         start_step, start_time = self.step, time.perf_counter()

@@ -154,6 +154,21 @@ def test_actor_metrics_logged_when_the_logging_step_updates_critics_only(tmp_pat
     assert train_lines[300]["train/actor_loss"] != train_lines[200]["train/actor_loss"]
 
 
+def test_resumed_runs_reset_apart_from_eval_and_first_episodes() -> None:
+    """A resume at step S reset the training envs with seed + S: at S = 10,000 - i sub-env i
+    replayed the eval episodes (seed + eval.seed_offset), which are meant to be held out."""
+    offset = EvalConfig().seed_offset
+    for seed in (0, 1, 7):
+        assert train.reset_seed(seed, 0) == seed  # a new run: the seed itself
+        held = {seed + i for i in range(16)} | {seed + offset + i for i in range(16)}
+        seeds = [train.reset_seed(seed, step) for step in range(1, 2 * offset, 7)]
+        seeds.append(train.reset_seed(seed, offset))
+        assert all(0 <= s < 2**62 for s in seeds)
+        assert not held & {s + i for s in seeds for i in range(16)}
+        assert len(set(seeds)) == len(seeds)  # and apart from each other
+    assert train.reset_seed(3, 500) == train.reset_seed(3, 500)  # reproducible
+
+
 def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
     """`Trainer.train(on_step=...)`, the hook benchmarks/ times train.py's own loop with: it sees
     every env step after that step's update, and True stops the run there, final eval and
