@@ -536,7 +536,19 @@ class Trainer:
             return
         source = resolve_checkpoint_path(self.cfg.resume).parent / "best.pt"
         target = self.run_dir / "best.pt"
-        if source.is_file() and not target.exists():
+        if not source.is_file():
+            return
+        try:
+            saved = load_checkpoint(source)
+            best_return = float(saved.get("best_eval_return", -math.inf))
+            best_step = int(saved.get("best_eval_step", -1))
+        except (CheckpointError, TypeError, ValueError):  # an unreadable best.pt is not the best
+            return
+        if best_return > self.best_eval_return:
+            # A hard kill (SIGKILL, out of memory) saves no checkpoint, so best.pt can be newer
+            # than checkpoint.pt: a later, worse eval would have replaced the best model.
+            self.best_eval_return, self.best_eval_step = best_return, best_step
+        if not target.exists():
             shutil.copy2(source, target)
 
     def train(

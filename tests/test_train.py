@@ -18,7 +18,7 @@ from optional_extras import require_extra
 
 import train
 from agents import SACAgent, SACConfig
-from agents.checkpoint import CheckpointError, load_checkpoint
+from agents.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from agents.noise import ColoredNoise
 from configs.schema import CheckpointConfig, EnvConfig, EvalConfig, TrainConfig, WandbConfig
 from envs import EnvError
@@ -442,6 +442,23 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
         trainer.close()
     assert summary["total_steps"] == 150 and summary["updates"] == saved["agent"]["num_updates"]
     assert (finish_dir / "model.pt").exists() and summary["eval_episodes"] == 1
+
+
+def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tmp_path: Path) -> None:
+    """After a hard kill best.pt can hold a better eval than checkpoint.pt knows of; the resumed
+    run took the checkpoint's figure, and its next (worse) eval replaced the best model."""
+    first = tmp_path / "first"
+    run_train(first, *TINY)
+    best = load_checkpoint(first / "best.pt")
+    # As a SIGKILL leaves it: best.pt saved after the last checkpoint, at a better eval.
+    payload = {k: v for k, v in best.items() if k not in ("format", "version")}
+    save_checkpoint(first / "best.pt", {**payload, "best_eval_return": 1e9, "best_eval_step": 250})
+    before = (first / "best.pt").read_bytes()
+    second = tmp_path / "second"
+    run_train(second, *TINY, f"resume={first}", "total_steps=400")
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["best_eval_return_mean"] == 1e9
+    assert (second / "best.pt").read_bytes() == before  # carried over, not replaced
 
 
 def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
