@@ -30,6 +30,7 @@ def test_running_statistics_match_numpy_over_chunks() -> None:
     np.testing.assert_allclose(normalized.mean(0), 0.0, atol=1e-3)
     np.testing.assert_allclose(normalized.std(0), 1.0, atol=1e-3)
     assert norm(torch.full((1, 3), 1e6)).max() == 10.0  # clipped as SB3's VecNormalize
+    assert norm(torch.full((1, 3), -1e6)).min() == -10.0  # at both ends
 
 
 def make_agent() -> SACAgent:

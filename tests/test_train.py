@@ -823,6 +823,37 @@ def test_checkpoint_without_buffer_is_small_and_not_resumable(tmp_path: Path) ->
     assert result.returncode != 0 and "holds no replay buffer" in result.stderr
 
 
+def test_uniform_warmup_ends_exactly_at_learning_starts(tmp_path: Path) -> None:
+    """learning_starts counts env steps over all envs: with 2 envs the vector step at env step
+    98 still acts uniformly (numpy's stream), the one at 100 with the policy (torch's)."""
+    trainer = train.Trainer(_tiny_config(num_envs=2, learning_starts=100), {}, tmp_path)
+    obs = np.zeros((2, 3), dtype=np.float32)
+    try:
+        for step, uniform in ((0, True), (98, True), (100, False), (102, False)):
+            trainer.step = step
+            expected = np.random.Generator(np.random.PCG64())
+            expected.bit_generator.state = trainer.np_rng.bit_generator.state
+            action = trainer._act(obs)
+            assert action.shape == (2, 1) and action.dtype == np.float32
+            drawn = expected.uniform(-1.0, 1.0, (2, 1)).astype(np.float32)
+            assert np.array_equal(action, drawn) is uniform, step
+            moved = trainer.np_rng.bit_generator.state != expected.bit_generator.state
+            assert moved is not uniform, step  # after a uniform draw both streams advanced
+    finally:
+        trainer.close()
+
+
+def test_fractional_update_debt_survives_a_resume(tmp_path: Path) -> None:
+    """utd=0.25 over steps 101-302 runs 50 updates and owes half of one; resumed to 304 (two
+    more quarters) that is the 51st. A resume that dropped the debt ran 50."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_train(first, *TINY, "agent.utd=0.25", "total_steps=302")
+    saved = load_checkpoint(first)
+    assert saved["agent"]["num_updates"] == 50 and saved["update_debt"] == pytest.approx(0.5)
+    run_train(second, *TINY, "agent.utd=0.25", "total_steps=304", f"resume={first}")
+    assert json.loads((second / "summary.json").read_text())["updates"] == 51
+
+
 def test_uniform_warmup_acts_uniformly_before_learning_starts(tmp_path: Path) -> None:
     """Before learning_starts the actions are U(-1, 1) (SB3's and the SAC paper's warm-up), not
     the untrained policy's samples (what `exploration.uniform_warmup=false` stores)."""
