@@ -31,6 +31,14 @@ def test_marginal_has_unit_variance(beta: float, length: int) -> None:
     assert np.mean(sequences**2) == pytest.approx(1.0, abs=0.03)
 
 
+@pytest.mark.parametrize("length", [16, 17])
+def test_short_sequences_have_unit_variance(length: int) -> None:
+    """Short episodes (env.max_episode_steps=16) make short sequences, where the Nyquist bin's
+    share is large: handled for the wrong parity, the variance was 0.91 / 1.06."""
+    sequences = powerlaw_noise(0.0, (20000,), length, np.random.default_rng(2))
+    assert np.mean(sequences**2) == pytest.approx(1.0, abs=0.02)
+
+
 @pytest.mark.parametrize("beta", [300.0, 1000.0])
 def test_steep_spectrum_stays_finite_with_unit_variance(beta: float) -> None:
     # All power in the two lowest bins (f = 0 takes the lowest frequency's scale), still N(0, 1).

@@ -31,6 +31,11 @@ def test_running_statistics_match_numpy_over_chunks() -> None:
     np.testing.assert_allclose(normalized.std(0), 1.0, atol=1e-3)
     assert norm(torch.full((1, 3), 1e6)).max() == 10.0  # clipped as SB3's VecNormalize
     assert norm(torch.full((1, 3), -1e6)).min() == -10.0  # at both ends
+    # An empty batch (SACAgent.observe of no rows) changes nothing; without the guard its mean
+    # of zero rows turned the statistics into NaN.
+    mean, var, count = norm.mean.clone(), norm.var.clone(), norm.count
+    norm.update(torch.empty(0, 3))
+    assert torch.equal(norm.mean, mean) and torch.equal(norm.var, var) and norm.count == count
 
 
 def make_agent() -> SACAgent:

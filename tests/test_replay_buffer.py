@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -137,6 +139,20 @@ def test_state_dict_round_trip():
     restored.add(*_transitions(8, 1))
     for name in buffer.storage:
         assert torch.equal(restored.storage[name], buffer.storage[name]), name
+
+
+def test_state_dict_holds_the_stored_rows_only_and_apart_from_the_buffer():
+    """A view of the first rows would save the whole preallocated storage (16.8 MB for 10 rows
+    of a 100k buffer) and change with later adds."""
+    buffer = ReplayBuffer(100_000, OBS_DIM, ACTION_DIM)
+    buffer.add(*_transitions(0, 3))
+    state = buffer.state_dict()
+    saved = io.BytesIO()
+    torch.save(state, saved)
+    assert saved.tell() < 20_000
+    before = state["storage"]["obs"].clone()
+    buffer.add(*_transitions(3, 3))
+    assert torch.equal(state["storage"]["obs"], before)
 
 
 def test_state_dict_of_partial_buffer_round_trip():
