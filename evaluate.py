@@ -235,7 +235,7 @@ def refuse_overwriting_other_files(out: Path) -> None:
         old = None
     if not (isinstance(old, dict) and {"episode_returns", "deterministic"} <= old.keys()):
         raise EvalError(
-            f"output={out} exists and is not an eval report: choose another path "
+            f"{out} exists and is not an eval report: give output=<another .json path> "
             "(only an earlier report is replaced)"
         )
 
@@ -408,8 +408,11 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Readers see the old file or the complete new one, never half a report."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:  # after Ctrl-C or a full disk mid-write, no stray .tmp
+        tmp.unlink(missing_ok=True)
 
 
 def format_table(report: dict[str, Any], max_rows: int = 20) -> str:

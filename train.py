@@ -14,6 +14,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 # wandb mistakes our `agents` package for the OpenAI Agents SDK and advertises Weave (LLM tracing).
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 
+import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import netrc  # noqa: E402
@@ -91,7 +92,7 @@ def validate(cfg: TrainConfig) -> None:
     if not math.isfinite(beta):
         raise ConfigError(f"exploration.noise_beta must be finite, got {beta}")
     # torch.manual_seed takes a 64-bit integer and gymnasium a non-negative one; env seeds are
-    # the seed plus the step count, eval seeds the seed plus eval.seed_offset: stay well inside.
+    # the seed (a resume's a hash below 2**32), eval seeds the seed plus eval.seed_offset.
     eval_seed = cfg.seed + cfg.eval.seed_offset
     for name, value in (("seed", cfg.seed), ("seed + eval.seed_offset", eval_seed)):
         if not 0 <= value < 2**62:
@@ -335,15 +336,22 @@ class RunLogger:
 # ---------------------------------------------------------------------------- training
 
 
-def reset_seed(seed: int, step: int) -> int:
-    """The training envs' first reset: `seed` for a new run. A resumed run cannot restore the
-    envs' internal state, so it starts fresh episodes, seeded apart from the original run's
-    first reset (seed + i) and from eval's (seed + eval.seed_offset + i) by a hash of (seed,
-    step); seed + step, as before, replayed the eval episodes after a resume at step 10,000."""
+def reset_seed(seed: int, step: int, eval_seed: int, spread: int) -> int:
+    """The training envs' first reset (sub-env i gets the seed + i): `seed` for a new run.
+
+    A resumed run cannot restore the envs' internal state, so it starts fresh episodes, seeded
+    by a hash of (seed, step) apart from the original run's first reset (seed + i) and from
+    eval's (eval_seed + i), i < spread; seed + step, as before, replayed the eval episodes after
+    a resume at step 10,000. Below 2**32: shimmy's DeepMind Control envs seed a RandomState.
+    """
     if step == 0:
         return seed
-    words = np.random.SeedSequence([seed, step]).generate_state(2, dtype=np.uint32)
-    return (int(words[0]) << 30) | (int(words[1]) >> 2)  # below 2**62, as validate() requires
+    for attempt in itertools.count():
+        word = np.random.SeedSequence([seed, step, attempt]).generate_state(1)[0]
+        candidate = int(word) % (2**32 - spread)  # candidate + i stays below 2**32
+        if all(abs(candidate - start) >= spread for start in (seed, eval_seed)):
+            return candidate
+    raise AssertionError("unreachable")
 
 
 class Trainer:
@@ -542,7 +550,10 @@ class Trainer:
             saved = load_checkpoint(source)
             best_return = float(saved.get("best_eval_return", -math.inf))
             best_step = int(saved.get("best_eval_step", -1))
-        except (CheckpointError, TypeError, ValueError):  # an unreadable best.pt is not the best
+            same_env = saved["config"]["env"]["id"] == self.cfg.env.id
+        except (CheckpointError, KeyError, TypeError, ValueError):  # unreadable: not the best
+            return
+        if not same_env:  # another run's best.pt beside a checkpoint file given as resume=
             return
         if best_return > self.best_eval_return:
             # A hard kill (SIGKILL, out of memory) saves no checkpoint, so best.pt can be newer
@@ -563,7 +574,8 @@ class Trainer:
         cfg = self.cfg
         self._carry_best_model()
         tracker = TransitionTracker(cfg.num_envs)
-        obs, _ = self.envs.reset(seed=reset_seed(cfg.seed, self.step))
+        eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
+        obs, _ = self.envs.reset(seed=reset_seed(cfg.seed, self.step, eval_seed, spread))
         self._observe(obs)
         ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
         start_step, start_time = self.step, time.perf_counter()

@@ -157,16 +157,34 @@ def test_actor_metrics_logged_when_the_logging_step_updates_critics_only(tmp_pat
 def test_resumed_runs_reset_apart_from_eval_and_first_episodes() -> None:
     """A resume at step S reset the training envs with seed + S: at S = 10,000 - i sub-env i
     replayed the eval episodes (seed + eval.seed_offset), which are meant to be held out."""
-    offset = EvalConfig().seed_offset
-    for seed in (0, 1, 7):
-        assert train.reset_seed(seed, 0) == seed  # a new run: the seed itself
-        held = {seed + i for i in range(16)} | {seed + offset + i for i in range(16)}
-        seeds = [train.reset_seed(seed, step) for step in range(1, 2 * offset, 7)]
-        seeds.append(train.reset_seed(seed, offset))
-        assert all(0 <= s < 2**62 for s in seeds)
-        assert not held & {s + i for s in seeds for i in range(16)}
+    offset, spread = EvalConfig().seed_offset, 16
+    for seed in (0, 1, 7, 2**40):
+        eval_seed = seed + offset
+        assert train.reset_seed(seed, 0, eval_seed, spread) == seed  # a new run: the seed itself
+        held = {seed + i for i in range(spread)} | {eval_seed + i for i in range(spread)}
+        steps = [*range(1, 2 * offset, 7), offset]
+        seeds = [train.reset_seed(seed, step, eval_seed, spread) for step in steps]
+        assert all(s >= 0 and s + spread <= 2**32 for s in seeds)  # shimmy's limit
+        assert not held & {s + i for s in seeds for i in range(spread)}
         assert len(set(seeds)) == len(seeds)  # and apart from each other
-    assert train.reset_seed(3, 500) == train.reset_seed(3, 500)  # reproducible
+    # A seed that lands next to the eval seeds is drawn again.
+    taken = train.reset_seed(0, 500, offset, spread)
+    assert abs(train.reset_seed(0, 500, taken, spread) - taken) >= spread
+
+
+def test_resumed_dm_control_envs_accept_the_reset_seed() -> None:
+    """shimmy's DeepMind Control envs seed a numpy RandomState (< 2**32): a 62-bit resume seed
+    failed every dm_control resume with a traceback."""
+    require_extra("dm_control")
+    from envs import make_vector_env
+
+    envs = make_vector_env("dm_control/cartpole-swingup-v0", 2, "sync")
+    try:
+        for step in (1, 10_000, 123_456_789):
+            obs, _ = envs.reset(seed=train.reset_seed(0, step, 10_000, 2))
+            assert obs.shape[0] == 2 and np.isfinite(obs).all()
+    finally:
+        envs.close()
 
 
 def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
