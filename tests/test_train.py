@@ -479,6 +479,24 @@ def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tmp_path: Path) -> 
     assert (second / "best.pt").read_bytes() == before  # carried over, not replaced
 
 
+def test_resume_ignores_another_envs_best_model_beside_the_checkpoint(tmp_path: Path) -> None:
+    """resume=<checkpoint file> in a folder whose best.pt is another env's: not that run's best."""
+    first = tmp_path / "first"
+    run_train(first, *TINY)
+    best = load_checkpoint(first / "best.pt")
+    payload = {k: v for k, v in best.items() if k not in ("format", "version")}
+    other = {**payload["config"], "env": {**payload["config"]["env"], "id": "InvertedPendulum-v5"}}
+    save_checkpoint(first / "best.pt", {**payload, "config": other, "best_eval_return": 1e9})
+    second = tmp_path / "second"
+    run_train(second, *TINY, f"resume={first / 'checkpoint.pt'}", "total_steps=400")
+    summary = json.loads((second / "summary.json").read_text())
+    assert summary["best_eval_return_mean"] < 0  # Pendulum's returns, not the other run's 1e9
+    best_after = second / "best.pt"  # not copied; present only if the run's own eval beat its best
+    assert not best_after.exists() or load_checkpoint(best_after)["config"]["env"]["id"] == (
+        "Pendulum-v1"
+    )
+
+
 def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
     for learning_starts, warned in ((100, False), (300, True)):
         cfg = _tiny_config(learning_starts=learning_starts)
