@@ -14,7 +14,6 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 # wandb mistakes our `agents` package for the OpenAI Agents SDK and advertises Weave (LLM tracing).
 os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
 
-import itertools  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import netrc  # noqa: E402
@@ -346,12 +345,13 @@ def reset_seed(seed: int, step: int, eval_seed: int, spread: int) -> int:
     """
     if step == 0:
         return seed
-    for attempt in itertools.count():
+    attempt = 0
+    while True:
         word = np.random.SeedSequence([seed, step, attempt]).generate_state(1)[0]
         candidate = int(word) % (2**32 - spread)  # candidate + i stays below 2**32
         if all(abs(candidate - start) >= spread for start in (seed, eval_seed)):
             return candidate
-    raise AssertionError("unreachable")
+        attempt += 1
 
 
 class Trainer:

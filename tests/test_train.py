@@ -507,11 +507,15 @@ def test_run_without_updates_is_warned_about(tmp_path: Path, capsys) -> None:
 def test_sweep_runs_its_valid_jobs_past_an_invalid_one(tmp_path: Path) -> None:
     """In --multirun, bad input ends that job with its error line, not the whole sweep (the
     valid jobs used to never run); the sweep's exit status still says that one failed."""
-    result = subprocess.run(
-        [sys.executable, "train.py", "--multirun", "agent.gamma=2,0.9", *TINY,
-         f"hydra.sweep.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+
+    def sweep() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "train.py", "--multirun", "agent.gamma=2,0.9", *TINY,
+             f"hydra.sweep.dir={tmp_path}"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    result = sweep()
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors[0] == "error: agent.gamma must be in [0, 1], got 2.0"
@@ -519,11 +523,7 @@ def test_sweep_runs_its_valid_jobs_past_an_invalid_one(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     (valid,) = [d for d in tmp_path.iterdir() if (d / "summary.json").exists()]
     assert json.loads((valid / "summary.json").read_text())["total_steps"] == 300
-    again = subprocess.run(  # the same sweep again: its job dirs are taken
-        [sys.executable, "train.py", "--multirun", "agent.gamma=2,0.9", *TINY,
-         f"hydra.sweep.dir={tmp_path}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    again = sweep()  # the same sweep again: its job dirs are taken
     assert again.returncode == 2
     assert f"error: {valid} already holds a run" in again.stderr
     assert "choose another hydra.sweep.dir or add resume=" in again.stderr
