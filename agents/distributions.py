@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 _LOG_2 = math.log(2.0)
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def tanh_log_abs_det_jacobian(pre_tanh: torch.Tensor) -> torch.Tensor:
@@ -39,7 +39,7 @@ class TanhNormal:
         eps = torch.randn_like(self.mean)
         pre_tanh = self.mean + self.log_std.exp() * eps
         # log N(u; mean, std) written with eps directly: (u - mean) / std == eps exactly.
-        gaussian_log_prob = -0.5 * eps.square() - self.log_std - _HALF_LOG_2PI
+        gaussian_log_prob = -0.5 * eps.square() - self.log_std - HALF_LOG_2PI
         log_prob = (gaussian_log_prob - tanh_log_abs_det_jacobian(pre_tanh)).sum(-1)
         return torch.tanh(pre_tanh), log_prob
 
@@ -50,7 +50,7 @@ class TanhNormal:
     def log_prob_pre_tanh(self, pre_tanh: torch.Tensor) -> torch.Tensor:
         """Log-density of tanh(pre_tanh); taking u rather than a avoids atanh(±1) = inf."""
         z = (pre_tanh - self.mean) * torch.exp(-self.log_std)
-        gaussian_log_prob = -0.5 * z.square() - self.log_std - _HALF_LOG_2PI
+        gaussian_log_prob = -0.5 * z.square() - self.log_std - HALF_LOG_2PI
         return (gaussian_log_prob - tanh_log_abs_det_jacobian(pre_tanh)).sum(-1)
 
     @property

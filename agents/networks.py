@@ -33,6 +33,7 @@ class Actor(nn.Module):
         hidden_sizes: Sequence[int],
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
+        clamp_log_std: bool = False,
     ) -> None:
         super().__init__()
         self.trunk = mlp(obs_dim, hidden_sizes)
@@ -40,6 +41,9 @@ class Actor(nn.Module):
         self.log_std = nn.Linear(hidden_sizes[-1], action_dim)
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
+        # SB3 clamps log σ hard (sac/policies.py); an imported SB3 actor keeps that, so that its
+        # stochastic actions follow SB3's distribution exactly.
+        self.clamp_log_std = clamp_log_std
 
     @property
     def trunk_linears(self) -> list[nn.Linear]:
@@ -48,6 +52,9 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> TanhNormal:
         features = self.trunk(obs)
+        if self.clamp_log_std:
+            log_std = self.log_std(features).clamp(self.log_std_min, self.log_std_max)
+            return TanhNormal(self.mu(features), log_std)
         # Squash log σ smoothly into [min, max] (as in pytorch_sac / CleanRL) rather than clamping,
         # so the bound never zeroes the gradient.
         unit = torch.tanh(self.log_std(features))

@@ -28,9 +28,8 @@ import numpy as np
 import torch
 
 from agents.checkpoint import load_error_reason
-from agents.distributions import TanhNormal
-from agents.networks import Actor
-from agents.sac import SACAgent, SACConfig, _adam
+from agents.config import SACConfig
+from agents.sac import SACAgent
 
 # SB3 clamps the actor's log std to [-20, 2] (sac/policies.py LOG_STD_MIN / LOG_STD_MAX).
 SB3_LOG_STD_MIN, SB3_LOG_STD_MAX = -20.0, 2.0
@@ -40,18 +39,6 @@ Tensors = dict[str, torch.Tensor]
 
 class SB3FormatError(ValueError):
     """A file that is not an SB3 SAC MlpPolicy zip we can map; one-line message."""
-
-
-class SB3Actor(Actor):
-    """Our Actor with SB3's log-std bound, a hard clamp to [-20, 2], instead of our tanh squash.
-
-    Imported models use it so that stochastic actions follow SB3's distribution exactly too.
-    """
-
-    def forward(self, obs: torch.Tensor) -> TanhNormal:
-        features = self.trunk(obs)
-        log_std = self.log_std(features).clamp(SB3_LOG_STD_MIN, SB3_LOG_STD_MAX)
-        return TanhNormal(self.mu(features), log_std)
 
 
 @dataclass
@@ -235,19 +222,15 @@ def _empty_agent(sac: SB3SAC, **kwargs: Any) -> SACAgent:
             "hidden_sizes": sac.hidden_sizes,
             "num_critics": sac.num_critics,
             "learn_alpha": sac.learn_alpha,
-            # SB3Actor clamps log σ where Actor squashes it; the manual backward assumes Actor.
-            "update_backend": "autograd",
             "init_alpha": math.exp(sac.log_alpha),
+            # SB3's actor clamps log σ to [-20, 2]; the manual backward is for the tanh squash.
+            "clamp_log_std": True,
             "log_std_min": SB3_LOG_STD_MIN,
             "log_std_max": SB3_LOG_STD_MAX,
+            "update_backend": "autograd",
         }
     )
-    agent = SACAgent(sac.obs_dim, sac.action_dim, config, **kwargs)
-    agent.actor = SB3Actor(
-        sac.obs_dim, sac.action_dim, sac.hidden_sizes, SB3_LOG_STD_MIN, SB3_LOG_STD_MAX
-    ).to(agent.device)
-    agent.actor_optimizer = _adam(agent.actor.parameters(), config.actor_lr, agent.device)
-    return agent
+    return SACAgent(sac.obs_dim, sac.action_dim, config, **kwargs)
 
 
 def _critic_from_sb3(policy: Tensors, prefix: str, num_critics: int) -> Tensors:
@@ -309,7 +292,7 @@ def agent_to_sb3_state(agent: SACAgent) -> Tensors:
     """Our agent's networks as an SB3 SAC MlpPolicy state_dict (`model.policy.load_state_dict`).
 
     Deterministic actions and Q-values carry over exactly. Stochastic actions do only for an
-    actor that bounds log std as SB3 does (`SB3Actor`); ours squashes it into
+    actor that bounds log std as SB3 does (`agent.clamp_log_std`); ours squashes it into
     [log_std_min, log_std_max] with tanh, which SB3 cannot express.
     """
     if agent.obs_norm is not None:

@@ -8,7 +8,7 @@ Keep them mutable: a frozen dataclass breaks Hydra composition.
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from agents.sac import SACConfig
+from agents.config import SACConfig
 
 
 @dataclass

@@ -15,7 +15,7 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationE
 from optional_extras import require_extra
 
 import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
-from agents.sac import SACConfig
+from agents import SACConfig
 from configs.hydra_errors import job_started, one_line, run_cli
 from configs.schema import TrainConfig
 from envs import make_env

@@ -14,7 +14,7 @@ from test_train import TINY, run_train
 from agents.checkpoint import load_checkpoint
 from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
-from agents.sac import SACAgent, SACConfig
+from agents import SACAgent, SACConfig
 
 
 def test_running_statistics_match_numpy_over_chunks() -> None:

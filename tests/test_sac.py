@@ -13,7 +13,8 @@ from torch import nn
 
 from agents.networks import Actor, Critic
 from agents.replay_buffer import Batch, ReplayBuffer
-from agents.sac import SACAgent, SACConfig, actor_loss, alpha_loss, critic_loss, soft_update
+from agents import SACAgent, SACConfig
+from agents.sac import actor_loss, alpha_loss, critic_loss, soft_update
 
 torch.set_num_threads(1)
 
@@ -680,18 +681,16 @@ def test_scalar_bounds_apply_to_every_dimension_and_numpy_ints_count() -> None:
     assert batch.action.shape == (8, ACTION_DIM)
 
 
-def test_compiled_agent_compiles_a_swapped_in_actor() -> None:
-    """compile() (autograd backend) then loading an imported SB3 model's state, whose actor is
-    another class: the new actor is compiled too, not silently left eager."""
-    from agents.sb3 import SB3Actor
-
-    source = make_agent(update_backend="autograd")
-    source.actor = SB3Actor(OBS_DIM, ACTION_DIM, list(HIDDEN), -5.0, 2.0)
+def test_load_state_dict_refuses_another_log_std_bound() -> None:
+    """An SB3-style actor (log σ clamped) and ours (tanh-squashed) act differently on the same
+    weights: a state of one is refused by the other, before anything changes."""
+    clamped = make_agent(update_backend="autograd", clamp_log_std=True)
     agent = make_agent(update_backend="autograd")
-    agent.compile()
-    agent.load_state_dict(source.state_dict())
-    assert isinstance(agent.actor, SB3Actor)
-    assert hasattr(agent.actor.forward, "_torchdynamo_orig_callable")  # torch.compile's wrapper
-    eager = make_agent(update_backend="autograd")
-    eager.load_state_dict(source.state_dict())
-    assert not hasattr(eager.actor.forward, "_torchdynamo_orig_callable")
+    before = params_of(agent.actor)
+    with pytest.raises(ValueError, match="clamp_log_std"):
+        agent.load_state_dict(clamped.state_dict())
+    assert all_equal(params_of(agent.actor), before)
+    older = {**clamped.state_dict(), "actor_class": "SB3Actor"}  # as saved before the flag
+    del older["config"]["clamp_log_std"]
+    again = make_agent(update_backend="autograd", clamp_log_std=True)
+    again.load_state_dict(older)

@@ -952,8 +952,8 @@ def test_compile_and_torch_threads_settings_reach_the_run(tmp_path: Path) -> Non
     wanted = threads + 1  # not the current count, whatever the machine
     compiled = train.Trainer(_tiny_config(compile=True, torch_threads=wanted), {}, tmp_path / "c")
     try:
-        assert plain.agent._update_step is None
-        assert hasattr(compiled.agent._update_step, "_torchdynamo_orig_callable")
+        assert plain.agent._compiled_step is None
+        assert hasattr(compiled.agent._compiled_step, "_torchdynamo_orig_callable")
         assert torch.get_num_threads() == wanted
     finally:
         plain.close()

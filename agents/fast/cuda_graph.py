@@ -9,12 +9,11 @@ recorded. `SACAgent.load_state_dict` drops the graphs, since they hold the old t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
-from agents.manual_update import (
-    actor_steps,
+from agents.fast.manual_update import (
+    Metrics,
+    UpdateParts,
     manual_update,
     noise_rows,
     policy_noise,
@@ -22,13 +21,11 @@ from agents.manual_update import (
 )
 from agents.replay_buffer import Batch
 
-if TYPE_CHECKING:
-    from agents.sac import Metrics, SACAgent
-
 
 class GraphedUpdate:
-    """Callable like `manual_update(agent, batch)`; each kind of update (with the actor step,
-    critic only) runs eagerly for its first `warmup` calls, then is recorded once and replayed.
+    """Callable like `manual_update(parts, batch, update_actor)`; each kind of update (with the
+    actor step, critic only) runs eagerly for its first `warmup` calls, then is recorded once
+    and replayed.
 
     A graph bakes in what it was recorded with: the modules and optimizers, their tensors, and
     the hyperparameters (learning rates, gamma, tau, alpha settings). Those form each graph's
@@ -39,38 +36,35 @@ class GraphedUpdate:
     outputs of their own).
     """
 
-    def __init__(self, agent: SACAgent, warmup: int = 3) -> None:
-        if agent.device.type != "cuda":
-            raise ValueError("CUDA graphs need a CUDA agent")
-        self.agent = agent
+    def __init__(self, warmup: int = 3) -> None:
         self.warmup = warmup  # eager runs first, so lazy state (Adam moments, cuBLAS) exists
         self.eager_runs: dict[bool, int] = {True: 0, False: 0}
         self.batch: Batch | None = None
         # Each graph has its own memory pool: they may replay in any order.
         self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]] = {}
 
-    def _key(self, update_actor: bool) -> tuple:
-        agent, cfg = self.agent, self.agent.config
-        optimizers = (agent.actor_optimizer, agent.critic_optimizer, agent.alpha_optimizer)
+    @staticmethod
+    def _key(parts: UpdateParts, update_actor: bool) -> tuple:
+        optimizers = (parts.actor_optimizer, parts.critic_optimizer, parts.alpha_optimizer)
         return (
             update_actor,
-            *(id(m) for m in (agent.actor, agent.critic, agent.critic_target, *optimizers)),
+            *(id(m) for m in (parts.actor, parts.critic, parts.critic_target, *optimizers)),
             *(o.param_groups[0]["lr"] for o in optimizers),
-            cfg.gamma,
-            cfg.tau,
-            cfg.learn_alpha,
-            agent.target_entropy,
+            parts.gamma,
+            parts.tau,
+            parts.learn_alpha,
+            parts.target_entropy,
         )
 
-    def __call__(self, batch: Batch) -> Metrics:
-        agent = self.agent
-        update_actor = actor_steps(agent)
+    def __call__(self, parts: UpdateParts, batch: Batch, update_actor: bool) -> Metrics:
+        if parts.log_alpha.device.type != "cuda":
+            raise ValueError("CUDA graphs need a CUDA agent")
         if self.eager_runs[update_actor] < self.warmup:
             self.eager_runs[update_actor] += 1
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):  # as torch.cuda.graphs' docs: warm up on a side stream
-                metrics = manual_update(agent, batch)
+                metrics = manual_update(parts, batch, update_actor)
             torch.cuda.current_stream().wait_stream(stream)
             return metrics
         if self.batch is None or self.batch.action.shape != batch.action.shape:
@@ -79,23 +73,24 @@ class GraphedUpdate:
         else:
             for static, fresh in zip(self.batch, batch):
                 static.copy_(fresh)
-        key = self._key(update_actor)
+        key = self._key(parts, update_actor)
         if key not in self.graphs:
             self.graphs = {k: v for k, v in self.graphs.items() if k[1:] == key[1:]}
-            self.graphs[key] = self._capture(update_actor)
+            self.graphs[key] = self._capture(parts, update_actor)
         graph, noise, metrics = self.graphs[key]
-        policy_noise(agent, batch.action.shape[0], out=noise)
+        policy_noise(parts, batch.action.shape[0], update_actor, out=noise)
         graph.replay()
-        agent.num_updates += 1
         return dict(metrics)  # a caller may edit its dict; the tensors are the graph's
 
-    def _capture(self, update_actor: bool) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
-        agent = self.agent
+    def _capture(
+        self, parts: UpdateParts, update_actor: bool
+    ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
         assert self.batch is not None
         rows = noise_rows(self.batch.action.shape[0], update_actor)
         # Allocated, not drawn: drawing here would shift the generator against the eager path.
-        noise = torch.empty(rows, agent.action_dim, device=agent.device)
+        action_dim = parts.actor.mu.out_features
+        noise = torch.empty(rows, action_dim, device=parts.log_alpha.device)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            metrics = update_step(agent, self.batch, noise, update_actor)  # recorded, not run
+            metrics = update_step(parts, self.batch, noise, update_actor)  # recorded, not run
         return graph, noise, metrics

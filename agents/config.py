@@ -1,0 +1,88 @@
+"""SACConfig: the agent's hyperparameters, and their validation.
+
+A plain dataclass (no Hydra import): configs/schema.py nests it as the `agent` group, so every
+field here is a config key (`agent.batch_size=512`). Keep it mutable: a frozen dataclass breaks
+Hydra composition.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from agents.validation import is_integer
+
+
+@dataclass
+class SACConfig:
+    """SAC hyperparameters; defaults follow the SAC paper / SB3 (256x256, lr 3e-4, batch 256)."""
+
+    batch_size: int = 256
+    buffer_size: int = 1_000_000
+    gamma: float = 0.99
+    tau: float = 0.005  # Polyak coefficient: target <- (1 - tau) * target + tau * online
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    alpha_lr: float = 3e-4
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    num_critics: int = 2  # ensemble size; the target takes the min over all of them
+    utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
+    actor_update_every: int = 1  # actor and alpha step once per this many critic steps
+    init_alpha: float = 1.0
+    learn_alpha: bool = True  # False keeps alpha fixed at init_alpha
+    target_entropy: Optional[float] = None  # None: -|A| (the paper's heuristic)
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    # How log σ is bounded to [log_std_min, log_std_max]: false squashes it with tanh (smooth,
+    # as pytorch_sac and CleanRL); true clamps it hard, as SB3 does (models imported from SB3).
+    clamp_log_std: bool = False
+    normalize_obs: bool = False  # running mean/std of observations, from training data only
+    # "manual": hand-written backward passes (agents/fast/, the fast path);
+    # "autograd": the loss functions of agents/sac.py with loss.backward() (the reference).
+    update_backend: str = "manual"
+    cuda_graphs: bool = True  # on CUDA, replay the manual update as a CUDA graph
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad value."""
+        for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every"):
+            if not is_integer(getattr(self, name)):
+                raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
+        if not all(is_integer(width) for width in self.hidden_sizes):
+            raise ValueError(f"agent.hidden_sizes must be integers, got {self.hidden_sizes}")
+        # NaN fails every comparison below without raising, and inf is never meant (utd=inf never
+        # finishes its updates; lr=inf trains to NaN): every float must be finite.
+        for name in (
+            "gamma", "tau", "actor_lr", "critic_lr", "alpha_lr", "utd", "init_alpha",
+            "target_entropy", "log_std_min", "log_std_max",
+        ):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool):  # True would pass as 1.0
+                raise ValueError(f"agent.{name} must be a number, got {value!r}")
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"agent.{name} must be a finite number, got {value}")
+        positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"agent.gamma must be in [0, 1], got {self.gamma}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"agent.tau must be in [0, 1], got {self.tau}")
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"agent.hidden_sizes must be positive widths, got {self.hidden_sizes}")
+        if self.update_backend not in ("manual", "autograd"):
+            raise ValueError(
+                f"agent.update_backend must be manual or autograd, got {self.update_backend!r}"
+            )
+        if self.log_std_min >= self.log_std_max:
+            raise ValueError("agent.log_std_min must be below agent.log_std_max")
+        if self.clamp_log_std and self.update_backend == "manual":
+            # The hand-written backward is the tanh squash's; a clamp's gradient differs.
+            raise ValueError(
+                "agent.clamp_log_std=true needs agent.update_backend=autograd (the manual "
+                "backward is written for the tanh-squashed log σ)"
+            )

@@ -1,0 +1,10 @@
+"""The fast update path: SAC's update with hand-written backward passes, and its CUDA graph.
+
+Given plain modules, optimizers and tensors (`UpdateParts`), never the agent; imported only by
+agents/sac.py, and held to its readable loss functions by tests/test_manual_update.py.
+"""
+
+from agents.fast.cuda_graph import GraphedUpdate
+from agents.fast.manual_update import UpdateParts, actor_action, manual_update, update_step
+
+__all__ = ["GraphedUpdate", "UpdateParts", "actor_action", "manual_update", "update_step"]
