@@ -311,4 +311,3 @@ class SACAgent:
             self.obs_norm.load_state_dict(state["obs_norm"])
         # Recorded CUDA graphs hold the replaced optimizer tensors: record anew.
         self._update_path = self._choose_update_path()
-

@@ -1,5 +1,6 @@
-"""Typed config schema. train.py registers `TrainConfig` with Hydra's ConfigStore, so a
-misspelled key or a wrongly typed value fails at composition, before a run starts.
+"""Typed config schema: `TrainConfig` for train.py, `EvaluateConfig` for evaluate.py. Both are
+registered with Hydra's ConfigStore, so a misspelled key or a wrongly typed value fails at
+composition, before a run starts.
 
 Plain dataclasses (no Hydra import) so the schema is readable and importable anywhere.
 Keep them mutable: a frozen dataclass breaks Hydra composition.
@@ -72,3 +73,26 @@ class TrainConfig:
     compile: bool = False  # torch.compile the update (pays off in long CPU runs; see benchmarks/)
     torch_threads: Optional[int] = None  # None: torch's default (all cores); 1 for parallel runs
     progress: bool = True  # tqdm bar (hidden anyway when stderr is not a terminal)
+
+
+@dataclass
+class EvalWandbConfig(WandbConfig):
+    mode: str = "disabled"  # auto | online | offline | disabled: evaluation logs only on request
+
+
+@dataclass
+class EvaluateConfig:
+    """`python evaluate.py key=value ...`; a misspelled key fails at once (typed schema)."""
+
+    checkpoint: Optional[str] = None  # a train.py run dir or checkpoint file
+    sb3_model: Optional[str] = None  # an SB3 SAC MlpPolicy zip (needs env=)
+    env: Optional[str] = None  # Gymnasium id; with checkpoint= it overrides the saved env
+    episodes: int = 10
+    deterministic: bool = True  # action tanh(mu); false samples a ~ pi(.|s)
+    seed: int = 0  # seeds torch and the envs' first reset
+    num_envs: int = 1
+    video: bool = False  # mp4s of the first `video_episodes` episodes, next to the report
+    video_episodes: int = 1
+    output: Optional[str] = None  # report path; default: next to the checkpoint / model
+    export_sb3: Optional[str] = None  # save the agent as an SB3 SAC zip instead of evaluating
+    wandb: EvalWandbConfig = field(default_factory=EvalWandbConfig)

@@ -1,5 +1,6 @@
 """Gymnasium environments for SAC: gymnasium and numpy only (no torch, wandb or Hydra)."""
 
+from envs.evaluation import Policy, evaluate
 from envs.factory import (
     EnvError,
     EnvSpaces,
@@ -16,7 +17,9 @@ __all__ = [
     "EnvSpaces",
     "Transitions",
     "TransitionTracker",
+    "Policy",
     "env_spaces",
+    "evaluate",
     "flatten_state_dict",
     "make_env",
     "make_vector_env",

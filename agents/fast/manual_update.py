@@ -48,6 +48,7 @@ class UpdateParts(NamedTuple):
     learn_alpha: bool
     target_entropy: float
 
+
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
 # comparison and a multiply; it is the op autograd itself uses for ReLU's backward.
 _relu_backward = torch.ops.aten.threshold_backward

@@ -14,12 +14,12 @@ import difflib
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
-CONFIG_DIR = Path(__file__).resolve().parent
+from configs import CONFIG_DIR
+
 # OmegaConf appends these detail lines to its messages; the key is already in the first line.
 _DETAIL_PREFIXES = ("full_key:", "reference_type=", "object_type=", "See https://hydra.cc")
 _FULL_ERROR = "HYDRA_FULL_ERROR"

@@ -1,0 +1,48 @@
+"""How the CLIs end on a signal and print warnings: as a shell user and a log file expect."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import warnings
+from typing import Any
+
+
+def headless_defaults() -> None:
+    """Defaults set before gymnasium or wandb is imported; a user's own setting wins.
+    (MUJOCO_GL: envs/factory.py sets egl on display-less Linux.)"""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame-ce renders without a screen
+    # wandb mistakes our `agents` package for the OpenAI Agents SDK and advertises Weave.
+    os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so the same crash save runs;
+    the exit status still names the signal (128 + 15, as a shell reports a killed job)."""
+
+
+def interrupt_on_sigterm(signum: int, frame: Any) -> None:
+    """`kill` or a job scheduler's SIGTERM ends a run as Ctrl-C does: checkpoint, then exit."""
+    raise Terminated(f"signal {signum}")
+
+
+def install_sigterm_handler() -> None:
+    signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal's number: 143 for SIGTERM, 130 for Ctrl-C."""
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
+ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")  # gymnasium colours its warnings for a terminal
+
+
+def plain_warnings() -> None:
+    """Command-line runs print a warning as one `warning: ...` line (like their `error:` lines),
+    not Python's `file:line: UserWarning: ...` plus a source line, and without terminal colour
+    codes (they end up in logs); library use is unchanged."""
+    warnings.formatwarning = lambda message, *_args, **_kwargs: (
+        f"warning: {ANSI_COLOR.sub('', str(message))}\n"
+    )

@@ -1,0 +1,401 @@
+"""The training loop: build envs, agent and replay buffer from a config, then act, store and
+update, with evaluation, logging and checkpoints on their schedules.
+
+`run_training` is what `python train.py` runs after Hydra composed the config; benchmarks/
+time this very loop through `Trainer.train(logger, on_step=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents import SACAgent
+from agents.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from agents.noise import ColoredNoise
+from agents.replay_buffer import ReplayBuffer
+from configs.schema import TrainConfig
+from envs import EnvError, TransitionTracker, env_spaces, make_vector_env, record_video
+from envs.evaluation import evaluate
+from runner.errors import ConfigError, memory_error
+from runner.resume import (
+    Progress,
+    carry_best_model,
+    checkpoint_payload,
+    refuse_finished,
+    reset_seed,
+    restore,
+)
+from runner.run_dir import refuse_used_run_dir
+from runner.tracking import RunLogger
+from runner.validation import validate
+
+
+def crossed(step: int, previous: int, every: int) -> bool:
+    """True when a multiple of `every` lies in (previous, step]; never for every=0."""
+    return every > 0 and step // every > previous // every
+
+
+class Trainer:
+    """Builds everything from the config, then runs act-store-update with periodic eval."""
+
+    def __init__(self, cfg: TrainConfig, config_dict: dict[str, Any], run_dir: Path) -> None:
+        validate(cfg)
+        self.cfg, self.config_dict, self.run_dir = cfg, config_dict, run_dir
+        refuse_used_run_dir(run_dir, cfg.resume)
+        if cfg.learning_starts >= cfg.total_steps:  # legal (data collection), rarely meant
+            print(
+                f"warning: learning_starts={cfg.learning_starts} >= total_steps="
+                f"{cfg.total_steps}: no gradient update will run",
+                file=sys.stderr,
+            )
+        resumed = load_checkpoint(cfg.resume) if cfg.resume else None  # fail before any work
+        if cfg.torch_threads is not None:
+            # Measured (2-core CPU, 256x256, batch 256): 2 threads 5.4 ms/update, 1 thread 7.3 ms;
+            # but parallel runs each using every core slow each other down many times over.
+            torch.set_num_threads(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)  # the one place the seed is applied
+        self.np_rng = np.random.default_rng(cfg.seed)
+        auto = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(auto if cfg.device == "auto" else cfg.device)  # chosen once
+        env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
+        self.spaces = env_spaces(cfg.env.id, **env_kwargs)
+        spaces = self.spaces
+        try:
+            self.agent = SACAgent(
+                spaces.obs_dim, spaces.action_dim, cfg.agent, self.device, spaces.action_low,
+                spaces.action_high,
+            )  # fmt: skip
+        except (RuntimeError, MemoryError) as error:
+            setting = f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
+            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
+        if cfg.compile:
+            self.agent.compile()
+        try:
+            self.buffer = ReplayBuffer(
+                cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
+            )
+        except (RuntimeError, MemoryError) as error:
+            setting = f"agent.buffer_size={cfg.agent.buffer_size}"
+            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
+        self.progress = Progress()
+        self.last_eval: dict[str, Any] | None = None
+        self.last_eval_step = -1
+        self._interval = (0, time.perf_counter())  # (step, time) of the last train log
+        if resumed is not None:
+            assert cfg.resume is not None
+            self.progress = restore(
+                resumed, cfg.resume, cfg.env.id, self.agent, self.buffer, self.np_rng
+            )
+            refuse_finished(self.progress.step, cfg.total_steps, run_dir)
+        # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
+        # sequences rather than replaying the first ones.
+        try:
+            self.noise = self._make_noise()
+        except ValueError as error:  # e.g. episodes too short for a colored sequence
+            beta = cfg.exploration.noise_beta
+            raise ConfigError(f"exploration.noise_beta={beta}: {error}") from error
+        # Built last, so that a failure above leaves no env processes behind.
+        self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
+        try:
+            self.eval_envs = make_vector_env(cfg.env.id, cfg.eval.num_envs, "sync", **env_kwargs)
+        except BaseException:
+            self.envs.close()
+            raise
+
+    def _make_noise(self) -> ColoredNoise | None:
+        """Colored acting noise (None for white, noise_beta=0), as a stream of its own."""
+        cfg = self.cfg
+        return (
+            ColoredNoise(
+                cfg.exploration.noise_beta,
+                cfg.num_envs,
+                self.spaces.action_dim,
+                # One sequence spans an episode; envs without a gymnasium time limit (DeepMind
+                # Control ends its episodes itself, at 1,000 steps) get 1,000.
+                self.spaces.max_episode_steps or 1000,
+                seed=[cfg.seed, 1, self.progress.step],
+            )
+            if cfg.exploration.noise_beta > 0
+            else None
+        )
+
+    # -- checkpoints and evaluation
+
+    def save(self, filename: str = FILENAME, with_buffer: bool | None = None) -> Path:
+        """Write a checkpoint; `with_buffer=False` gives a small model file (best.pt, model.pt)."""
+        if with_buffer is None:
+            with_buffer = self.cfg.checkpoint.save_buffer
+        buffer = self.buffer if with_buffer else None
+        payload = checkpoint_payload(
+            self.config_dict, self.progress, self.agent, buffer, self.np_rng, self.last_eval
+        )
+        return save_checkpoint(self.run_dir / filename, payload)
+
+    # -- loop
+
+    def run_eval(self) -> dict[str, Any]:
+        cfg = self.cfg
+        report = evaluate(
+            lambda obs: self.agent.act(obs, deterministic=True),
+            self.eval_envs,
+            cfg.eval.episodes,
+            seed=cfg.seed + cfg.eval.seed_offset,
+        )
+        self.last_eval, self.last_eval_step = report, self.progress.step
+        return report
+
+    def _observe(self, obs: np.ndarray) -> None:
+        """The agent's observation statistics; a NaN there is the env's fault: an EnvError (one
+        `error:` line), as the transition check gives for stored values."""
+        try:
+            self.agent.observe(obs)
+        except ValueError as error:
+            raise EnvError(f"the env's observation: {error}") from error
+
+    def train(
+        self, logger: RunLogger, on_step: Callable[[int], bool] | None = None
+    ) -> dict[str, Any]:
+        """Act, store, update until total_steps; eval, log and checkpoint on their schedules.
+
+        `on_step(step)` runs after each env step's updates and logs; True ends training there,
+        as if total_steps were reached (benchmarks/ times windows and solve clocks this way, on
+        this very loop rather than a copy of it).
+        """
+        cfg, progress = self.cfg, self.progress
+        if cfg.resume:
+            carry_best_model(cfg.resume, self.run_dir, cfg.env.id, progress)
+        tracker = TransitionTracker(cfg.num_envs)
+        eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
+        obs, _ = self.envs.reset(seed=reset_seed(cfg.seed, progress.step, eval_seed, spread))
+        self._observe(obs)
+        ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
+        start_step, start_time = progress.step, time.perf_counter()
+        self._interval = (progress.step, start_time)
+        metrics: dict[str, torch.Tensor] = {}
+        bar = tqdm(
+            total=cfg.total_steps,
+            initial=progress.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=None if cfg.progress else True,
+        )
+        try:
+            while progress.step < cfg.total_steps:
+                action = self._act(obs)
+                next_obs, reward, terminated, truncated, info = self.envs.step(action)
+                transitions = tracker.step(obs, action, reward, next_obs, terminated, truncated)
+                self._observe(next_obs)  # observation statistics learn from training data only
+                self.buffer.add(*transitions)
+                if self.noise is not None:
+                    # Next-step autoreset: the step after an episode's end only resets (its action
+                    # is ignored); the new episode's first action takes a new sequence's first eps.
+                    self.noise.reset(ended)
+                    ended = terminated | truncated
+                obs = next_obs
+                previous, progress.step = progress.step, progress.step + cfg.num_envs
+                bar.update(cfg.num_envs)
+                self._log_episodes(info, logger, bar)
+                # Per key, the latest value: with actor_update_every > 1 the update of a
+                # logging step may be a critic-only one, which has no actor or alpha metrics.
+                metrics.update(self._update())
+                if crossed(progress.step, previous, cfg.log_every):
+                    self._log_train(metrics, logger)
+                if crossed(progress.step, previous, cfg.eval.every):
+                    self._log_eval(logger)
+                if crossed(progress.step, previous, cfg.checkpoint.every):
+                    self.save()
+                if on_step is not None and on_step(progress.step):
+                    break
+            bar.close()
+            wall_time = time.perf_counter() - start_time
+            # Inside the try: a failing final eval or video still leaves the checkpoint.
+            if self.last_eval_step != progress.step:
+                self._log_eval(logger)  # the summary always reports the final policy
+            checkpoint = self.save()
+            self._log_models(logger)
+        except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
+            bar.close()
+            what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
+            try:
+                print(f"{what} at step {progress.step}; checkpoint: {self.save()}", file=sys.stderr)
+            except Exception as save_error:  # noqa: BLE001 - report the original error
+                print(
+                    f"{what} at step {progress.step}; checkpoint failed: {save_error}",
+                    file=sys.stderr,
+                )
+            raise
+        assert self.last_eval is not None
+        return {
+            "env_id": cfg.env.id,
+            "seed": cfg.seed,
+            "total_steps": progress.step,
+            "eval_return_mean": self.last_eval["return_mean"],
+            "eval_return_std": self.last_eval["return_std"],
+            "eval_episodes": self.last_eval["episodes"],
+            "eval_returns": self.last_eval["episode_returns"],
+            "best_eval_return_mean": progress.best_eval_return,
+            "wall_time_s": wall_time,
+            "steps_per_second": (progress.step - start_step) / wall_time,
+            "updates": self.agent.num_updates,
+            "resumed_from": cfg.resume,
+            "checkpoint": str(checkpoint),
+        }
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        """Uniform random actions before learning_starts (exploration), then the policy."""
+        if self.progress.step < self.cfg.learning_starts and self.cfg.exploration.uniform_warmup:
+            shape = (self.cfg.num_envs, self.spaces.action_dim)
+            return self.np_rng.uniform(-1.0, 1.0, shape).astype(np.float32)
+        return self.agent.act(obs, eps=self.noise() if self.noise is not None else None)
+
+    def _update(self) -> dict[str, torch.Tensor]:
+        """Run the gradient updates owed: utd per env step, over all envs (carried fractions).
+        Their metrics merged, each key holding its latest value (empty if none ran)."""
+        cfg, metrics = self.cfg, {}
+        if self.progress.step > cfg.learning_starts and len(self.buffer) > 0:
+            self.progress.update_debt += cfg.agent.utd * cfg.num_envs
+            while self.progress.update_debt >= 1.0 - 1e-9:  # 10 x 0.1 sums to 0.999...: still owed
+                try:
+                    metrics |= self.agent.update(self.buffer.sample(cfg.agent.batch_size))
+                except (RuntimeError, MemoryError) as error:
+                    setting = (  # the step is in the crash line above the error
+                        f"agent.batch_size={cfg.agent.batch_size} with "
+                        f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
+                    )
+                    raise memory_error(error, setting, self.device)  # noqa: B904 - as above
+                self.progress.update_debt -= 1.0
+        return metrics
+
+    def _log_episodes(self, info: dict[str, Any], logger: RunLogger, bar: tqdm) -> None:
+        if "episode" not in info:
+            return
+        for i in np.flatnonzero(info["_episode"]):
+            episode_return = float(info["episode"]["r"][i])
+            logger.write(
+                self.progress.step,
+                {
+                    "rollout/episode_return": episode_return,
+                    "rollout/episode_length": int(info["episode"]["l"][i]),
+                },
+            )
+            bar.set_postfix(ep_return=f"{episode_return:.1f}", refresh=False)
+
+    def _log_train(self, metrics: dict[str, torch.Tensor], logger: RunLogger) -> None:
+        now, step = time.perf_counter(), self.progress.step
+        interval_step, interval_time = self._interval
+        scalars = {f"train/{k}": float(v) for k, v in metrics.items()}  # the only host sync
+        scalars["time/steps_per_second"] = (step - interval_step) / (now - interval_time)
+        scalars["time/updates"] = self.agent.num_updates
+        logger.write(step, scalars)
+        self._interval = (step, now)
+
+    def _log_eval(self, logger: RunLogger) -> None:
+        cfg, progress = self.cfg, self.progress
+        report = self.run_eval()
+        logger.write(
+            self.progress.step,
+            {
+                "eval/return_mean": report["return_mean"],
+                "eval/return_std": report["return_std"],
+                "eval/length_mean": report["length_mean"],
+            },
+        )
+        if report["return_mean"] > self.progress.best_eval_return:
+            progress.best_eval_return, progress.best_eval_step = (
+                report["return_mean"],
+                progress.step,
+            )
+            self.save("best.pt", with_buffer=False)
+        if cfg.eval.video:
+            # Same seed as the first eval episode and a deterministic policy: the same episode.
+            (video,) = record_video(
+                lambda obs: self.agent.act(obs, deterministic=True),
+                cfg.env.id,
+                self.run_dir / "videos",
+                name_prefix=f"eval-step{self.progress.step}",
+                seed=cfg.seed + cfg.eval.seed_offset,
+                max_episode_steps=cfg.env.max_episode_steps,
+                **cfg.env.kwargs,
+            )
+            logger.video(self.progress.step, "eval/video", video)
+        tqdm.write(
+            f"step {self.progress.step}: eval return {report['return_mean']:.1f} "
+            f"± {report['return_std']:.1f} over {report['episodes']} "
+            f"episode{'s' if report['episodes'] != 1 else ''}",
+            file=sys.stderr,
+        )
+
+    def _log_models(self, logger: RunLogger) -> None:
+        """The final and the best-by-eval model (no replay buffer) as W&B artifacts."""
+        assert self.last_eval is not None
+        name = f"sac-{self.cfg.env.id.replace('/', '-')}-seed{self.cfg.seed}"
+        best = self.run_dir / "best.pt"
+        if best.is_file():  # absent only for a resumed checkpoint that came without its best.pt
+            logger.model(
+                best,
+                name,
+                ["best"],
+                {
+                    "env_id": self.cfg.env.id,
+                    "step": self.progress.best_eval_step,
+                    "eval_return_mean": self.progress.best_eval_return,
+                },
+            )
+        final = self.save("model.pt", with_buffer=False)  # logged last: W&B moves `latest` here
+        logger.model(
+            final,
+            name,
+            ["latest", "final"],
+            {
+                "env_id": self.cfg.env.id,
+                "step": self.progress.step,
+                "eval_return_mean": self.last_eval["return_mean"],
+            },
+        )
+
+    def close(self) -> None:
+        self.envs.close()
+        self.eval_envs.close()
+
+
+def run_training(
+    cfg: TrainConfig,
+    config_dict: dict[str, Any],
+    run_dir: Path,
+    on_ready: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Train per `cfg`, writing checkpoint, metrics.jsonl and summary.json into `run_dir`.
+
+    `on_ready` runs once every check has passed, before anything is trained or logged (main
+    writes `.hydra/` there: a refused run must not write over the files of the run it found).
+    """
+    trainer = Trainer(cfg, config_dict, run_dir)
+    if on_ready is not None:
+        try:
+            on_ready()
+        except BaseException:
+            trainer.close()
+            raise
+    try:
+        logger = RunLogger(run_dir, cfg, config_dict)
+    except BaseException:
+        trainer.close()
+        raise
+    summary: dict[str, Any] = {}
+    try:
+        summary = trainer.train(logger)
+        summary["tracking_time_s"] = logger.seconds  # W&B init + every log call + the local log
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    finally:
+        logger.close(summary)
+        trainer.close()
+    return summary
