@@ -1,11 +1,15 @@
-"""Dependencies point inward: agents/ never sees gymnasium, envs/ never sees torch.
+"""Dependencies point inward: agents/ never sees gymnasium, envs/ never sees torch, nothing
+imports a CLI (train.py, evaluate.py), and the project's import graph has no cycles.
 
-(The team's STYLE.md, kept beside the checkout in ../shared/, sets this rule.)
+The scans read every import statement, at module level, inside functions and under
+`if TYPE_CHECKING:` alike: a cycle hidden in a function-level import is still a cycle.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,11 +74,14 @@ def _violations(target: Path, banned: set[str]) -> list[str]:
     ]
 
 
-AGENTS_BANNED = {"gymnasium", "gym", "wandb", "hydra", "omegaconf", "envs", "stable_baselines3"}
-ENVS_BANNED = {"torch", "wandb", "hydra", "omegaconf", "agents"}
-# evaluate.py is also a CLI (like train.py) and may use Hydra; W&B and SB3 only lazily, inside
-# the CLI functions that need them, so `evaluate()` and its importers (train.py) never log.
-EVALUATE_TOP_LEVEL_BANNED = {"wandb", "stable_baselines3"}
+AGENTS_BANNED = {
+    "gymnasium", "gym", "wandb", "hydra", "omegaconf", "envs", "configs", "runner",
+    "stable_baselines3", "train", "evaluate", "benchmarks",
+}  # fmt: skip
+ENVS_BANNED = {"torch", "wandb", "hydra", "omegaconf", "agents", "configs", "runner", "train",
+               "evaluate"}  # fmt: skip
+CONFIGS_BANNED = {"torch", "wandb", "envs", "runner", "train", "evaluate"}
+CLIS = {"train", "evaluate"}
 
 
 def test_agents_import_only_torch_numpy_stdlib() -> None:
@@ -85,35 +92,58 @@ def test_envs_import_no_torch_or_agents() -> None:
     assert _violations(ROOT / "envs", ENVS_BANNED) == []
 
 
-def _module_level_imports(path: Path) -> set[str]:
-    """Imports run when the module is imported: everything outside function bodies."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    found: set[str] = set()
-    stack: list[ast.AST] = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        if isinstance(node, ast.Import):
-            found.update(_top_level(alias.name) for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            found.add(_top_level(node.module or ""))
-        stack.extend(ast.iter_child_nodes(node))
-    return found
+def test_configs_hold_only_the_schema() -> None:
+    assert _violations(ROOT / "configs", CONFIGS_BANNED) == []
 
 
-def test_evaluate_imports_wandb_and_sb3_only_lazily() -> None:
-    top = _module_level_imports(ROOT / "evaluate.py")
-    assert "gymnasium" in top and "numpy" in top  # the scan sees the real imports
-    assert top & EVALUATE_TOP_LEVEL_BANNED == set()
-    # ...while the CLI does use them, inside functions.
-    anywhere = imports_under(ROOT / "evaluate.py")[ROOT / "evaluate.py"]
-    assert anywhere >= EVALUATE_TOP_LEVEL_BANNED
+def test_nothing_imports_a_cli() -> None:
+    """train.py and evaluate.py are entry points: the runner package, benchmarks and the other
+    CLI use runner/ instead, so a CLI can change without breaking what imports it."""
+    found = []
+    for folder in ("agents", "envs", "configs", "runner", "benchmarks"):
+        found += _violations(ROOT / folder, CLIS)
+    found += _violations(ROOT / "train.py", {"evaluate"})
+    found += _violations(ROOT / "evaluate.py", {"train"})
+    assert found == []
+
+
+def test_the_fast_update_is_used_by_the_agent_alone() -> None:
+    """agents/fast/ is given modules and tensors, never the agent, and only agents/sac.py uses
+    it; agents/sb3.py reads SB3 zips and nothing in agents/ depends on it."""
+    graph = import_graph()
+    users_of_fast = {m for m, targets in graph.items() if any(
+        t == "agents.fast" or t.startswith("agents.fast.") for t in targets
+    ) and not m.startswith("agents.fast")}  # fmt: skip
+    assert users_of_fast == {"agents.sac"}
+    assert not any(
+        t == "agents.sac" for m in graph if m.startswith("agents.fast") for t in graph[m]
+    )
+    sb3_users = {m for m, targets in graph.items() if "agents.sb3" in targets}
+    assert not {m for m in sb3_users if m.startswith("agents")}
+
+
+def test_import_graph_has_no_cycles() -> None:
+    cycles = find_cycles(import_graph())
+    assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_cli_import_loads_no_wandb_or_sb3() -> None:
+    """W&B and SB3 load only when an option needs them (lazy imports in runner/), so a plain
+    train or evaluate starts fast and works without them."""
+    code = (
+        "import sys; import train, evaluate; "
+        "print(sorted({'wandb', 'stable_baselines3'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_evaluate_function_does_no_logging() -> None:
     """`evaluate()` returns numbers; it imports, prints and logs nothing (the caller does)."""
-    tree = ast.parse((ROOT / "evaluate.py").read_text(encoding="utf-8"))
+    path = ROOT / "envs" / "evaluation.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     (function,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "evaluate"]
     for node in ast.walk(function):
         assert not isinstance(node, (ast.Import, ast.ImportFrom)), ast.unparse(node)
@@ -124,17 +154,6 @@ def test_evaluate_function_does_no_logging() -> None:
             assert node.id not in {"wandb", "logging", "sys"}, ast.unparse(node)
 
 
-def test_module_level_import_scan_skips_function_bodies(tmp_path: Path) -> None:
-    module = tmp_path / "cli.py"
-    module.write_text(
-        "import numpy\n"
-        "try:\n    import hydra\nexcept ImportError:\n    pass\n"
-        "def f():\n    import wandb\n"
-        "class C:\n    def g(self):\n        from stable_baselines3 import SAC\n"
-    )
-    assert _module_level_imports(module) == {"numpy", "hydra"}
-
-
 def test_scans_see_the_real_modules() -> None:
     """The checks above read the actual package files and see their ordinary imports."""
     agents = imports_under(ROOT / "agents")
@@ -143,6 +162,89 @@ def test_scans_see_the_real_modules() -> None:
     assert {p.name for p in envs} >= {"__init__.py", "factory.py", "transitions.py"}
     assert "torch" in set().union(*agents.values())
     assert "gymnasium" in envs[ROOT / "envs" / "factory.py"]
+    graph = import_graph()
+    assert {"agents.sac", "agents.fast.manual_update", "runner.training", "train"} <= set(graph)
+    assert "agents.fast" in graph["agents.sac"] and "runner.training" in graph["train"]
+
+
+# ------------------------------------------------------------ the project's import graph
+
+PROJECT_TOP = ("agents", "envs", "configs", "runner", "train", "evaluate", "benchmarks")
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_targets(path: Path, root: Path, modules: set[str]) -> set[str]:
+    """The project modules `path` imports, anywhere in it: `from a.b import c` is a.b.c when
+    that is a module, else a.b; relative imports resolve against the file's package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module_name(path, root).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            stem = ".".join(base + ([node.module] if node.module else []))
+            names = [f"{stem}.{alias.name}" if stem else alias.name for alias in node.names]
+            names = [n if n in modules else stem for n in names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:  # `import a.b.c` of a non-module c: a.b
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Each project module -> the project modules it imports (tests excluded: they may)."""
+    files = [root / f"{name}.py" for name in PROJECT_TOP if (root / f"{name}.py").is_file()]
+    for name in PROJECT_TOP:
+        if (root / name).is_dir():
+            files += sorted((root / name).rglob("*.py"))
+    modules = {module_name(f, root) for f in files}
+    return {module_name(f, root): _project_targets(f, root, modules) - {module_name(f, root)}
+            for f in files}  # fmt: skip
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each set of modules that import each other in a circle (a strongly connected component,
+    Tarjan), sorted, its first module repeated at the end."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component) + [sorted(component)[0]])
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
 
 
 # ------------------------------------------------------------ the helper itself cannot pass idly
@@ -192,3 +294,21 @@ def test_helper_fails_on_empty_folder(tmp_path: Path) -> None:
         imports_under(tmp_path, root=tmp_path)
     with pytest.raises(AssertionError, match="no Python files"):
         imports_under(tmp_path / "missing", root=tmp_path)
+
+
+def test_cycle_finder_sees_function_level_and_type_checking_imports(tmp_path: Path) -> None:
+    package = tmp_path / "agents"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("def f():\n    from agents.b import g\n")
+    (package / "b.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from agents import c\n"
+    )
+    (package / "c.py").write_text("from . import a\n")
+    (package / "d.py").write_text("import agents.a\n")
+    graph = import_graph(tmp_path)
+    assert graph["agents.a"] == {"agents.b"} and graph["agents.b"] == {"agents.c"}
+    assert graph["agents.c"] == {"agents.a"} and graph["agents.d"] == {"agents.a"}
+    assert find_cycles(graph) == [["agents.a", "agents.b", "agents.c", "agents.a"]]
+    (package / "c.py").write_text("import os\n")
+    assert find_cycles(import_graph(tmp_path)) == []
