@@ -18,14 +18,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents import SACAgent
 from agents.checkpoint import FILENAME, load_checkpoint, save_checkpoint
-from agents.noise import ColoredNoise
-from agents.replay_buffer import ReplayBuffer
 from configs.schema import TrainConfig
 from envs import EnvError, TransitionTracker, env_spaces, make_vector_env, record_video
 from envs.evaluation import evaluate
-from runner.errors import ConfigError, memory_error
+from runner.build import build_agent, build_buffer, build_noise, choose_device
+from runner.errors import memory_error
 from runner.resume import (
     Progress,
     carry_best_model,
@@ -64,28 +62,11 @@ class Trainer:
             torch.set_num_threads(cfg.torch_threads)
         torch.manual_seed(cfg.seed)  # the one place the seed is applied
         self.np_rng = np.random.default_rng(cfg.seed)
-        auto = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(auto if cfg.device == "auto" else cfg.device)  # chosen once
+        self.device = choose_device(cfg.device)
         env_kwargs = dict(max_episode_steps=cfg.env.max_episode_steps, **cfg.env.kwargs)
         self.spaces = env_spaces(cfg.env.id, **env_kwargs)
-        spaces = self.spaces
-        try:
-            self.agent = SACAgent(
-                spaces.obs_dim, spaces.action_dim, cfg.agent, self.device, spaces.action_low,
-                spaces.action_high,
-            )  # fmt: skip
-        except (RuntimeError, MemoryError) as error:
-            setting = f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
-            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
-        if cfg.compile:
-            self.agent.compile()
-        try:
-            self.buffer = ReplayBuffer(
-                cfg.agent.buffer_size, self.spaces.obs_dim, self.spaces.action_dim, self.device
-            )
-        except (RuntimeError, MemoryError) as error:
-            setting = f"agent.buffer_size={cfg.agent.buffer_size}"
-            raise memory_error(error, setting, self.device)  # noqa: B904 - error is its context
+        self.agent = build_agent(cfg, self.spaces, self.device)
+        self.buffer = build_buffer(cfg, self.spaces, self.device)
         self.progress = Progress()
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step = -1
@@ -96,13 +77,7 @@ class Trainer:
                 resumed, cfg.resume, cfg.env.id, self.agent, self.buffer, self.np_rng
             )
             refuse_finished(self.progress.step, cfg.total_steps, run_dir)
-        # Exploration noise: its own stream (apart from np_rng), and a resumed run draws new
-        # sequences rather than replaying the first ones.
-        try:
-            self.noise = self._make_noise()
-        except ValueError as error:  # e.g. episodes too short for a colored sequence
-            beta = cfg.exploration.noise_beta
-            raise ConfigError(f"exploration.noise_beta={beta}: {error}") from error
+        self.noise = build_noise(cfg, self.spaces, self.progress.step)
         # Built last, so that a failure above leaves no env processes behind.
         self.envs = make_vector_env(cfg.env.id, cfg.num_envs, cfg.env.vectorization, **env_kwargs)
         try:
@@ -110,23 +85,6 @@ class Trainer:
         except BaseException:
             self.envs.close()
             raise
-
-    def _make_noise(self) -> ColoredNoise | None:
-        """Colored acting noise (None for white, noise_beta=0), as a stream of its own."""
-        cfg = self.cfg
-        return (
-            ColoredNoise(
-                cfg.exploration.noise_beta,
-                cfg.num_envs,
-                self.spaces.action_dim,
-                # One sequence spans an episode; envs without a gymnasium time limit (DeepMind
-                # Control ends its episodes itself, at 1,000 steps) get 1,000.
-                self.spaces.max_episode_steps or 1000,
-                seed=[cfg.seed, 1, self.progress.step],
-            )
-            if cfg.exploration.noise_beta > 0
-            else None
-        )
 
     # -- checkpoints and evaluation
 
