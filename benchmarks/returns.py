@@ -3,7 +3,7 @@
 Runs train into runs/returns/<env>/steps<budget>/seed<seed> (one `train.py` run each, W&B off):
 
     python benchmarks/returns.py --envs Pendulum-v1 --seeds 0 1 2 3 4      # serial, then table
-    nohup bash benchmarks/run_queue.sh benchmarks/queue.txt 2 &             # two at a time
+    nohup bash benchmarks/run_queue.sh runs/queue.txt 2 &                   # two at a time
     python benchmarks/returns.py --collect                                  # table only
 
 The table (docs/results.md, between the markers below; the rest of the file is kept) gives per env
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # `import train` for env_budget, without an installed package
+sys.path.insert(0, str(REPO))  # runner/ and configs/ for env_budget, without an installed package
 RUNS = REPO / "runs" / "returns"
 BEGIN, END = "<!-- returns table: begin -->", "<!-- returns table: end -->"
 
@@ -78,8 +78,9 @@ def env_budget(env: str) -> int:
     """The env file's total_steps, composed the way train.py composes it."""
     from hydra import compose, initialize_config_dir
 
-    import train  # noqa: F401  registers the schema and the path_safe resolver
+    from runner.config_store import register_configs
 
+    register_configs()  # the typed schema and the path_safe resolver, as train.py does
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
         return int(compose(config_name="config", overrides=[f"env={env}"]).total_steps)
 

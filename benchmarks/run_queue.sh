@@ -4,9 +4,9 @@
 # (under flock) by the next free worker and trains into runs/returns/<env>/steps<steps>/seed<seed>,
 # skipped when that run already has a summary.json. Each run uses torch_threads=1 so that N=2
 # workers share the 2 cores without oversubscription (2 threads each ran ~10x slower).
-#   nohup bash benchmarks/run_queue.sh benchmarks/queue.txt 2 > benchmarks/logs/queue.log 2>&1 &
+#   nohup bash benchmarks/run_queue.sh runs/queue.txt 2 > runs/queue.log 2>&1 &
 # Append while it runs under the same lock (workers rewrite the file when they take a line):
-#   flock benchmarks/queue.txt.lock -c 'echo "Hopper-v5 3 100000" >> benchmarks/queue.txt'
+#   flock runs/queue.txt.lock -c 'echo "Hopper-v5 3 100000" >> runs/queue.txt'
 # Then: python benchmarks/returns.py --collect  (writes the table from the summaries).
 set -u
 queue=$(realpath "$1")

@@ -1,7 +1,7 @@
 """Steps and seconds our SAC takes to solve Pendulum-v1 under config variants, per seed.
 
 How the Pendulum config (configs/env/Pendulum-v1.yaml) was tuned for time to solve; the same
-clock as `benchmarks/speed.py`'s time-to-solve (deterministic eval of 10 episodes every 1,000
+clock as `benchmarks/speed.py`'s time to solve (deterministic eval of 10 episodes every 1,000
 steps, eval time excluded). Each variant is a JSON object of SACConfig overrides, plus
 `learning_starts`:
 
@@ -19,8 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import speed  # noqa: E402  (benchmarks/ is not a package)
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.perf.settings import ours_tuned_pendulum  # noqa: E402
+from benchmarks.perf.training import SolveClock, train_ours  # noqa: E402
 
 
 def main() -> None:
@@ -29,15 +33,15 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--max-steps", type=int, default=10_000)
     args = parser.parse_args()
-    base, base_learning_starts = speed.ours_tuned_pendulum()  # composed once, by Hydra
+    base, base_learning_starts = ours_tuned_pendulum()  # composed once, by Hydra
     for name, overrides in json.loads(args.variants).items():
         overrides = dict(overrides)
         learning_starts = overrides.pop("learning_starts", base_learning_starts)
         config = dataclasses.replace(base, **overrides)
         solved_steps = []
         for seed in args.seeds:
-            clock = speed.SolveClock("Pendulum-v1", seed, 1000, 10)
-            speed.train_ours("Pendulum-v1", config, learning_starts, args.max_steps, seed, clock)
+            clock = SolveClock("Pendulum-v1", seed, 1000, 10)
+            train_ours("Pendulum-v1", config, learning_starts, args.max_steps, seed, clock)
             point = clock.solved
             solved_steps.append(point["step"] if point else None)
             curve = [round(p["return_mean"]) for p in clock.curve]

@@ -1,11 +1,11 @@
-"""benchmarks/speed.py: its --quick mode runs end to end (so the script never rots), its FLOP
-count is the one issue 5 states, its ratios go the documented way, both implementations get
-identical hyperparameters, and the time-to-solve clock stops where it should and excludes
-evaluation time."""
+"""benchmarks/speed.py and its parts (benchmarks/perf/): its --quick mode runs end to end (so the
+script never rots), its FLOP count is the usual ~550 MFLOP estimate and equals the matmuls an
+update runs, its ratios go the documented way, both implementations get identical
+hyperparameters, the time-to-solve clock stops where it should and excludes evaluation time,
+and results land in a folder named by date and machine."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import subprocess
@@ -18,8 +18,13 @@ from typing import Any
 import pytest
 from sac_test_support import one_torch_thread
 
+from benchmarks import speed
+from benchmarks.perf import children, flops, machine, measure, report, settings, summary, training
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "speed.py"
+
+pytestmark = pytest.mark.benchmark
 
 
 @pytest.fixture(autouse=True)
@@ -29,16 +34,10 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-def load_speed():
-    spec = importlib.util.spec_from_file_location("speed", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # The documented direction of every summary ratio (speed.py's docstring: ours/SB3, and
 # SB3/ours, the speedup, for times; the floor ratio is ms/update over the FLOP floor, compared
-# ours/SB3). Written out here, not read from speed.SPEED_METRICS, so a flipped entry there fails.
+# ours/SB3). Written out here, not read from summary.SPEED_METRICS, so a flipped entry there
+# fails.
 RATIO_DIRECTIONS = {
     "steps_per_s": "ours/sb3",
     "ms_per_update": "sb3/ours",
@@ -66,15 +65,15 @@ def assert_summary_ratios(data: dict[str, Any]) -> None:
 
 
 def test_update_flops_pendulum_matches_hand_count() -> None:
-    flops = load_speed().update_flops(3, 1, [256, 256], 256)
-    # Issue 5: ~550 MFLOP per update with bwd = 2x fwd (1x for the frozen critics).
-    assert flops["rule_of_thumb"] == pytest.approx(547.4e6, rel=1e-3)
+    count = flops.update_flops(3, 1, [256, 256], 256)
+    # The usual estimate: ~550 MFLOP per update with bwd = 2x fwd (1x for the frozen critics).
+    assert count["rule_of_thumb"] == pytest.approx(547.4e6, rel=1e-3)
     # Without the first layers' unneeded input gradients: 2 critics x (4->256) in the critic
     # step, the actor's (3->256), and in the actor step the frozen critics' obs columns (3->256).
     skipped = 2 * 256 * 256 * (2 * 4 + 3 + 2 * 3)
-    assert flops["total"] == pytest.approx(flops["rule_of_thumb"] - skipped)
-    assert flops["total"] == pytest.approx(
-        flops["target"] + flops["critic_step"] + flops["actor_step"]
+    assert count["total"] == pytest.approx(count["rule_of_thumb"] - skipped)
+    assert count["total"] == pytest.approx(
+        count["target"] + count["critic_step"] + count["actor_step"]
     )
 
 
@@ -92,15 +91,14 @@ def test_update_flops_equal_the_matmuls_an_update_runs(
     from agents import SACAgent
     from agents.replay_buffer import ReplayBuffer
 
-    speed = load_speed()
-    config = speed.ours_config(update_backend=backend)
+    config = settings.ours_config(update_backend=backend)
     agent = SACAgent(obs_dim, action_dim, config, "cpu")
     buffer = ReplayBuffer(1000, obs_dim, action_dim, "cpu")
-    buffer.add(*speed.random_transitions(1000, obs_dim, action_dim, seed=0).values())
-    calls = speed.record_update_matmuls(agent, buffer.sample(config.batch_size))
-    recorded = sum(speed.matmul_call_flops(call) for call in calls)
+    buffer.add(*measure.random_transitions(1000, obs_dim, action_dim, seed=0).values())
+    calls = flops.record_update_matmuls(agent, buffer.sample(config.batch_size))
+    recorded = sum(flops.matmul_call_flops(call) for call in calls)
 
-    expected = speed.update_flops(obs_dim, action_dim, [256, 256], 256)["total"]
+    expected = flops.update_flops(obs_dim, action_dim, [256, 256], 256)["total"]
     if backend == "autograd":
         expected += 2 * (2 * 256 * 256 * obs_dim)  # 2 critics: (B, H) @ (H, obs) more
     assert recorded == pytest.approx(expected, rel=1e-12)
@@ -166,21 +164,23 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
         assert text in markdown, text
 
     # --render measures nothing and rebuilds the same report from results.json, saying so.
-    speed = load_speed()
     speed.main(["--render", str(tmp_path / "results.json"), "--output", str(tmp_path / "again")])
     again = (tmp_path / "again" / "RESULTS.md").read_text()
     assert "re-rendered from its results.json" in again.splitlines()[2]
     assert again.splitlines()[3:] == markdown.splitlines()[3:]
     assert "re-rendered" not in markdown
+    # ...given the results folder itself, too.
+    speed.main(["--render", str(tmp_path), "--output", str(tmp_path / "from_folder")])
+    from_folder = (tmp_path / "from_folder" / "RESULTS.md").read_text()
+    assert from_folder.splitlines()[3:] == markdown.splitlines()[3:]
 
 
 def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
     """The parts --quick skips, at toy sizes in this process: both implementations train a few
     hundred steps, and the report renders their sections."""
 
-    speed = load_speed()
     solve = [
-        speed.child_solve(
+        children.child_solve(
             {
                 "env_id": "Pendulum-v1",
                 "impl": impl,
@@ -190,10 +190,10 @@ def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
                 "max_steps": 300,
             }
         )
-        for impl in speed.IMPLS
+        for impl in settings.IMPLS
     ]
     final = [
-        speed.child_final_return(
+        children.child_final_return(
             {
                 "env_id": "Pendulum-v1",
                 "impl": impl,
@@ -203,14 +203,14 @@ def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
                 "eval_episodes": 1,
             }
         )
-        for impl in speed.IMPLS
+        for impl in settings.IMPLS
     ]
     for run in solve:
         assert [p["step"] for p in run["curve"]][:1] == [150]
         assert all(p["train_s"] > 0 for p in run["curve"])
     assert all(run["return_mean"] < 0 and run["train_s"] > 0 for run in final)
 
-    settings = {
+    run_settings = {
         "eval_episodes": 1,
         "eval_every": 150,
         "solve_max_steps": 300,
@@ -220,19 +220,19 @@ def test_solve_and_sample_efficiency_paths_run_and_render() -> None:
         "se_seeds_list": [0],
     }
     results = {
-        "settings": settings,
+        "settings": run_settings,
         "solve": {
             "runs": solve,
-            "summary": speed.summarize_pairs(
+            "summary": summary.summarize_pairs(
                 solve, lambda r: None if r["solved"] is None else r["solved"]["train_s"]
             ),
         },
         "sample_efficiency": {
             "runs": final,
-            "summary": speed.summarize_pairs(final, lambda r: r["return_mean"]),
+            "summary": summary.summarize_pairs(final, lambda r: r["return_mean"]),
         },
     }
-    text = "\n".join(speed.render_solve(results) + speed.render_sample_efficiency(results))
+    text = "\n".join(report.render_solve(results) + report.render_sample_efficiency(results))
     assert "## Time to solve Pendulum-v1" in text and "| 0 |" in text
     assert "## Sample efficiency (Pendulum-v1)" in text and "Mean over seeds" in text
 
@@ -251,7 +251,6 @@ def hand_made_runs(impl: str, rows: list[tuple[float, ...]]) -> list[dict[str, A
 def test_summary_ratios_follow_documented_directions() -> None:
     """summarize() on hand-made runs (no training): medians per implementation, ratios in the
     documented direction, the floor ratio as ms/update over that run's FLOP floor."""
-    speed = load_speed()
     # Three runs each; the medians (middle values) differ from the means on purpose.
     ours = hand_made_runs(
         "ours", [(50.0, 300.0, 2.0, 11.0, 650.0), (40.0, 290.0, 2.5, 12.0, 700.0),
@@ -262,8 +261,8 @@ def test_summary_ratios_follow_documented_directions() -> None:
                 (25.0, 50.0, 6.0, 60.0, 300.0)]
     )  # fmt: skip
     runs = [run for pair in zip(ours, sb3) for run in pair]  # as run: ours, SB3, ours, ...
-    summary, flops = speed.summarize(runs, ["Pendulum-v1"])
-    rows = summary["Pendulum-v1"]
+    summaries, floors = summary.summarize(runs, ["Pendulum-v1"])
+    rows = summaries["Pendulum-v1"]
 
     # Medians: ours 300 steps/s, 2.0 ms, 11 us, 650 MiB; SB3 100, 8.0, 55, 325.
     assert rows["steps_per_s"]["ratio"] == pytest.approx(3.0)  # ours/SB3
@@ -273,7 +272,7 @@ def test_summary_ratios_follow_documented_directions() -> None:
     assert rows["ms_per_update"]["ours_runs"] == [2.0, 2.5, 1.0]
 
     # Floor: Pendulum's FLOPs per update at each run's own torch.mm rate.
-    total = speed.update_flops(3, 1, [256, 256], 256)["total"]
+    total = flops.update_flops(3, 1, [256, 256], 256)["total"]
     for run in runs:
         floor_ms = total / (run["matmul_gflops"]["mm"] * 1e9) * 1e3
         assert run["floor_ms"] == pytest.approx(floor_ms)
@@ -285,13 +284,13 @@ def test_summary_ratios_follow_documented_directions() -> None:
     assert rows["floor_ratio"]["sb3"] == pytest.approx(floor_sb3)
     assert rows["floor_ratio"]["ratio"] == pytest.approx(floor_ours / floor_sb3)
     # The shared floor: median mm rate over all six runs (35 GFLOP/s).
-    assert flops["Pendulum-v1"]["gflops_mm_median"] == pytest.approx(35.0)
-    assert flops["Pendulum-v1"]["floor_ms_median"] == pytest.approx(total / 35e9 * 1e3)
+    assert floors["Pendulum-v1"]["gflops_mm_median"] == pytest.approx(35.0)
+    assert floors["Pendulum-v1"]["floor_ms_median"] == pytest.approx(total / 35e9 * 1e3)
 
-    assert_summary_ratios({"runs": runs, "summary": summary})
+    assert_summary_ratios({"runs": runs, "summary": summaries})
 
     # The report prints each ratio with its direction.
-    text = "\n".join(speed.render_speed({"runs": runs, "summary": summary, "flops": flops}))
+    text = "\n".join(report.render_speed({"runs": runs, "summary": summaries, "flops": floors}))
     for label, cell in (
         ("env-steps/s", "3.00× (ours/sb3)"),
         ("ms per update", "4.00× (sb3/ours)"),
@@ -306,9 +305,9 @@ class Captured(Exception):
     """Raised by the stand-ins for train_ours/train_sb3 once they have recorded their arguments."""
 
 
-def capture_training(speed: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
-    """Replace speed's two training functions with recorders, so a child task's settings for
-    each implementation can be read without training."""
+def capture_training(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
+    """Replace the two training functions the child tasks call with recorders, so a child
+    task's settings for each implementation can be read without training."""
     calls: dict[str, dict[str, Any]] = {}
 
     def ours(env_id, config, learning_starts, total_steps, seed, hook, device="cpu", **_):
@@ -319,8 +318,8 @@ def capture_training(speed: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, d
         calls["sb3"] = dict(kwargs=kwargs, total=total_steps)
         raise Captured
 
-    monkeypatch.setattr(speed, "train_ours", ours)
-    monkeypatch.setattr(speed, "train_sb3", sb3)
+    monkeypatch.setattr(children, "train_ours", ours)
+    monkeypatch.setattr(children, "train_sb3", sb3)
     return calls
 
 
@@ -338,15 +337,14 @@ def test_identical_hyperparameters(task: str, monkeypatch: pytest.MonkeyPatch) -
 
     from agents import SACAgent
 
-    speed = load_speed()
-    calls = capture_training(speed, monkeypatch)
+    calls = capture_training(monkeypatch)
     if task == "speed":
         spec = {"env_id": "Pendulum-v1", "seed": 0, "env_steps": 10, "warmup": 7, "steps": 30}
-        child, lr = speed.child_speed, 3e-4
+        child, lr = children.child_speed, 3e-4
     else:  # a learning rate off the default: it must reach all three optimizers on both sides
         spec = {"env_id": "Pendulum-v1", "seed": 0, "steps": 500, "lr": 1e-3, "eval_episodes": 1}
-        child, lr = speed.child_final_return, 1e-3
-    for impl in speed.IMPLS:
+        child, lr = children.child_final_return, 1e-3
+    for impl in settings.IMPLS:
         with pytest.raises(Captured):
             child({**spec, "impl": impl})
     config, learning_starts = calls["ours"]["config"], calls["ours"]["learning_starts"]
@@ -412,12 +410,9 @@ def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
     """SolveClock driven step by step: 1 s of training per env step, 100 s per evaluation, a
     scripted return per evaluation. It evaluates every `every` steps only, reports training
     seconds without evaluation time, and stops at the first return >= -200."""
-    import evaluate as evaluate_module
-
-    speed = load_speed()
     clock_time = FakeClock()
-    monkeypatch.setattr(speed, "time", SimpleNamespace(perf_counter=clock_time.perf_counter))
-    clock = speed.SolveClock("Pendulum-v1", seed=3, every=5, episodes=2)
+    monkeypatch.setattr(training, "time", SimpleNamespace(perf_counter=clock_time.perf_counter))
+    clock = training.SolveClock("Pendulum-v1", seed=3, every=5, episodes=2)
     scripted = iter([-1000.0, -200.001, -200.0])  # then -50 for every later evaluation
     evals = []
 
@@ -427,7 +422,7 @@ def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
         clock_time.now += 100.0
         return {"return_mean": next(scripted, -50.0)}
 
-    monkeypatch.setattr(evaluate_module, "evaluate", fake_evaluate)
+    monkeypatch.setattr(training, "evaluate", fake_evaluate)  # where SolveClock looks it up
     clock.start()
     stopped_at = None
     for step in range(1, 31):
@@ -437,7 +432,7 @@ def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
             break
 
     assert stopped_at == 15  # -200.001 at step 10 is not solved; -200.0 at 15 is
-    assert evals == [(2, 3 + speed.EVAL_SEED_OFFSET)] * 3  # steps 5, 10, 15 only
+    assert evals == [(2, 3 + settings.EVAL_SEED_OFFSET)] * 3  # steps 5, 10, 15 only
     assert clock.curve == [
         {"step": 5, "train_s": 5.0, "return_mean": -1000.0},
         {"step": 10, "train_s": 10.0, "return_mean": -200.001},
@@ -450,21 +445,17 @@ def test_solve_clock_stops_at_first_solve_and_excludes_eval_time(
 def test_solve_clock_ends_training(impl: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """In each implementation's real training loop (random actions only: learning starts after
     the run), the loop ends at the step the clock reports solved: no later evaluation."""
-
-    import evaluate as evaluate_module
-
-    speed = load_speed()
-    clock = speed.SolveClock("Pendulum-v1", seed=0, every=100, episodes=1)
-    real_evaluate, scripted, steps_seen = evaluate_module.evaluate, iter([-900.0, -150.0]), []
+    clock = training.SolveClock("Pendulum-v1", seed=0, every=100, episodes=1)
+    real_evaluate, scripted, steps_seen = training.evaluate, iter([-900.0, -150.0]), []
 
     def fake_evaluate(policy, envs, episodes, seed=None):
-        if envs is not clock.eval_envs:  # train.py's own final evaluation
+        if envs is not clock.eval_envs:  # the training loop's own final evaluation
             return real_evaluate(policy, envs, episodes, seed=seed)
         return {"return_mean": next(scripted, -100.0)}
 
-    monkeypatch.setattr(evaluate_module, "evaluate", fake_evaluate)
+    monkeypatch.setattr(training, "evaluate", fake_evaluate)  # where SolveClock looks it up
 
-    class Recorder(speed.Hook):
+    class Recorder(training.Hook):
         def start(self) -> None:
             clock.start()
 
@@ -473,11 +464,84 @@ def test_solve_clock_ends_training(impl: str, monkeypatch: pytest.MonkeyPatch) -
             return clock(step, policy)
 
     if impl == "ours":
-        config = speed.ours_config(hidden_sizes=[8])
-        speed.train_ours("Pendulum-v1", config, 10_000, 1000, 0, Recorder())
+        config = settings.ours_config(hidden_sizes=[8])
+        training.train_ours("Pendulum-v1", config, 10_000, 1000, 0, Recorder())
     else:
-        kwargs = speed.sb3_kwargs(learning_starts=10_000) | {"policy_kwargs": {"net_arch": [8]}}
-        speed.train_sb3("Pendulum-v1", kwargs, 1000, 0, Recorder())
+        kwargs = settings.sb3_kwargs(learning_starts=10_000) | {"policy_kwargs": {"net_arch": [8]}}
+        training.train_sb3("Pendulum-v1", kwargs, 1000, 0, Recorder())
     assert steps_seen == list(range(1, 201))
     assert [p["step"] for p in clock.curve] == [100, 200]
     assert clock.solved is not None and clock.solved["step"] == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "slug"),
+    [
+        ({"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 2}, "xeon-2c"),
+        ({"cpu_model": "AMD EPYC 7763 64-Core Processor", "cpu_count": 16}, "epyc-7763-16c"),
+        ({"cpu_model": "Intel(R) Core(TM) i7-9750H CPU @ 2.60GHz", "cpu_count": 12},
+         "core-i7-9750h-12c"),
+        ({"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 16, "gpu": "NVIDIA H200"},
+         "h200"),
+        ({"cpu_model": "Intel(R) Xeon(R) Processor", "cpu_count": 16,
+          "gpu": "NVIDIA H100 80GB HBM3"}, "h100"),
+        ({"cpu_model": "x", "cpu_count": 8, "gpu": "NVIDIA A100-SXM4-80GB"}, "a100"),
+        ({"cpu_model": "x", "cpu_count": 8, "gpu": "NVIDIA GeForce RTX 4090"}, "rtx-4090"),
+    ],
+)  # fmt: skip
+def test_machine_slug_names_the_gpu_or_the_cpu_and_its_cores(fields: dict, slug: str) -> None:
+    assert machine.machine_slug(fields) == slug
+
+
+def test_results_folder_is_named_by_date_and_machine_and_never_reused(tmp_path: Path) -> None:
+    info = {"date": "2026-11-30T11:48:38+00:00", "cpu_model": "Intel(R) Xeon(R) Processor",
+            "cpu_count": 2, "gpu": None}  # fmt: skip
+    first = machine.default_output_dir(info, tmp_path)
+    assert first == tmp_path / "2026-11-30-xeon-2c"
+    first.mkdir()
+    assert machine.default_output_dir(info, tmp_path) == first  # nothing written there yet
+    (first / "results.json").write_text("{}")
+    second = machine.default_output_dir(info, tmp_path)
+    assert second == tmp_path / "2026-11-30-xeon-2c-2"
+    second.mkdir()
+    (second / "results.json").write_text("{}")
+    assert machine.default_output_dir(info, tmp_path) == tmp_path / "2026-11-30-xeon-2c-3"
+    assert machine.default_output_dir(info | {"gpu": "NVIDIA H200"}, tmp_path).name == (
+        "2026-11-30-h200"
+    )
+
+
+def test_report_name_follows_the_results_file() -> None:
+    assert report.markdown_name("results.json") == "RESULTS.md"
+    assert report.markdown_name("results-solve.json") == "RESULTS-solve.md"
+    assert report.markdown_name("other.json") == "other.md"
+
+
+def test_stored_results_are_named_by_the_date_and_machine_they_record() -> None:
+    """Each folder under benchmarks/results/ is <date>-<machine>[-suffix] of the runs it holds,
+    and each results JSON there has its rendered report beside it."""
+    folders = [p for p in (REPO / "benchmarks" / "results").iterdir() if p.is_dir()]
+    assert folders
+    for folder in folders:
+        files = sorted(folder.glob("results*.json"))
+        assert files, folder.name
+        for path in files:
+            info = json.loads(path.read_text())["machine"]
+            name = f"{info['date'][:10]}-{machine.machine_slug(info)}"
+            assert folder.name == name or folder.name.startswith(f"{name}-"), (folder.name, name)
+            assert (folder / report.markdown_name(path.name)).is_file(), path
+
+
+def test_benchmarks_import_no_cli() -> None:
+    """train.py and evaluate.py are CLIs: benchmarks/ builds on runner/, envs/ and agents/."""
+    import ast
+
+    for path in (REPO / "benchmarks").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            assert not {n.split(".")[0] for n in names} & {"train", "evaluate"}, (path, names)

@@ -3,21 +3,17 @@ place (the rest of the results page kept), and one real tiny run goes through tr
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmarks import returns
+
 REPO = Path(__file__).resolve().parents[1]
 
-
-def load_returns():
-    spec = importlib.util.spec_from_file_location("returns", REPO / "benchmarks" / "returns.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+pytestmark = pytest.mark.benchmark
 
 
 def write_summary(runs: Path, env: str, steps: int, seed: int, value: float) -> None:
@@ -28,13 +24,11 @@ def write_summary(runs: Path, env: str, steps: int, seed: int, value: float) -> 
 
 
 def test_iqm_drops_the_outer_quartiles() -> None:
-    returns = load_returns()
     assert returns.iqm(np.array([0.0, 10.0, 11.0, 12.0, 13.0, 100.0, -50.0, 12.0])) == 11.25
     assert returns.iqm(np.array([1.0, 2.0, 6.0])) == 3.0  # below 4 values: the plain mean
 
 
 def test_collect_groups_by_env_and_budget_and_renders_rows(tmp_path: Path) -> None:
-    returns = load_returns()
     write_summary(tmp_path, "Hopper-v5", 100000, 1, 2000.0)
     write_summary(tmp_path, "Hopper-v5", 100000, 0, 1000.0)
     write_summary(tmp_path, "Hopper-v5", 50000, 0, 500.0)
@@ -56,7 +50,6 @@ def test_collect_groups_by_env_and_budget_and_renders_rows(tmp_path: Path) -> No
 
 
 def test_write_table_replaces_only_the_generated_section(tmp_path: Path) -> None:
-    returns = load_returns()
     page = tmp_path / "results.md"
     page.write_text(f"intro\n\n{returns.BEGIN}\nold table\n{returns.END}\n\nnotes\n")
     returns.write_table(f"{returns.BEGIN}\nnew table\n{returns.END}", page)
@@ -67,7 +60,6 @@ def test_write_table_replaces_only_the_generated_section(tmp_path: Path) -> None
 
 
 def test_every_listed_env_file_has_a_reference() -> None:
-    returns = load_returns()
     env_dir = REPO / "configs" / "env"
     listed = {
         p.relative_to(env_dir).with_suffix("").as_posix()
@@ -78,14 +70,12 @@ def test_every_listed_env_file_has_a_reference() -> None:
 
 
 def test_env_budget_is_the_env_files(tmp_path: Path) -> None:
-    returns = load_returns()
     assert returns.env_budget("Pendulum-v1") == 20000
     assert returns.env_budget("dm_control/cheetah-run-v0") == 1_000_000
 
 
 @pytest.mark.slow
 def test_train_then_table_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    returns = load_returns()
     monkeypatch.setattr(returns, "RUNS", tmp_path / "runs")
     returns.train("Pendulum-v1", 0, 300)
     summary = json.loads((returns.run_dir("Pendulum-v1", 300, 0) / "summary.json").read_text())

@@ -1,0 +1,1 @@
+"""Tools that measure this package's SAC; `perf/` holds the parts of `speed.py`."""
