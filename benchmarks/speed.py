@@ -101,6 +101,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-solve", action="store_true")
     p.add_argument("--solve-seeds", type=int, default=3)
     p.add_argument("--solve-max-steps", type=int, default=20_000)
+    p.add_argument(
+        "--solve-swapped-networks",
+        action="store_true",
+        help="also time to solve with the networks swapped: ours at SB3's 256x256, SB3 at 64x64",
+    )
     p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--skip-sample-efficiency", action="store_true")

@@ -545,3 +545,57 @@ def test_benchmarks_import_no_cli() -> None:
             else:
                 continue
             assert not {n.split(".")[0] for n in names} & {"train", "evaluate"}, (path, names)
+
+
+def test_swapped_network_solve_runs_take_the_other_librarys_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Time to solve with the networks swapped: only the network changes (ours 256x256 with its
+    tuned settings, SB3 64x64 with the zoo's), and the report states both equal-network ratios."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(
+        children, "train_ours", lambda env, config, *a, **k: seen.__setitem__("ours", config)
+    )
+    monkeypatch.setattr(
+        children, "train_sb3", lambda env, kwargs, *a, **k: seen.__setitem__("sb3", kwargs)
+    )
+    spec = {"env_id": "Pendulum-v1", "seed": 0, "eval_every": 100, "eval_episodes": 1}
+    spec["max_steps"] = 100
+    tuned_ours, _ = settings.ours_tuned_pendulum()
+    for impl, hidden in (("ours", None), ("sb3", None), ("ours", [256, 256]), ("sb3", [64, 64])):
+        children.child_solve({**spec, "impl": impl, "hidden_sizes": hidden})
+        if impl == "ours":
+            assert seen["ours"].hidden_sizes == (hidden or tuned_ours.hidden_sizes)
+            assert seen["ours"].tau == tuned_ours.tau and seen["ours"].actor_lr == 1e-3
+        else:
+            zoo = settings.sb3_kwargs(**settings.ZOO_PENDULUM)
+            assert seen["sb3"]["policy_kwargs"]["net_arch"] == (hidden or [256, 256])
+            assert {k: v for k, v in seen["sb3"].items() if k != "policy_kwargs"} == {
+                k: v for k, v in zoo.items() if k != "policy_kwargs"
+            }
+
+    def run(impl: str, seconds: float) -> dict[str, Any]:
+        return {"impl": impl, "seed": 0, "solved": {"train_s": seconds, "step": 3000}}
+
+    def seconds(r: dict) -> float:
+        return r["solved"]["train_s"]
+
+    own, swapped = [run("ours", 5.0), run("sb3", 30.0)], [run("ours", 15.0), run("sb3", 20.0)]
+    results = {
+        "settings": {
+            "eval_episodes": 10,
+            "eval_every": 1000,
+            "solve_max_steps": 20000,
+            "solve_seeds_list": [0],
+        },  # fmt: skip
+        "solve": {
+            "runs": own,
+            "summary": summary.summarize_pairs(own, seconds),
+            "swapped_runs": swapped,
+            "swapped_summary": summary.summarize_pairs(swapped, seconds),
+        },
+    }
+    text = "\n".join(report.render_solve(results))
+    assert "SB3/ours = 6.00× faster to solve." in text  # each library's own config
+    assert "ours at 256x256 15.0 s against SB3's 256x256 30.0 s: SB3/ours = 2.00×" in text
+    assert "ours at 64x64 5.0 s against SB3 at 64x64 20.0 s: SB3/ours = 4.00×" in text

@@ -72,6 +72,9 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
     if impl == "ours" and device == "cpu" and spec.get("compiled", True):
         compile_s, compiled = ours_compiled_update_ms(*args)
         out["compile_s"], out["ms_per_update_compiled"] = compile_s, statistics.median(compiled)
+    if impl == "ours" and spec.get("autograd", True):  # what the hand-written backward saves
+        autograd = ours_update_ms(*args, device, update_backend="autograd")
+        out["ms_per_update_autograd"] = statistics.median(autograd)
     if impl == "ours" and device == "cuda":  # what the CUDA graph saves, same process
         eager = ours_update_ms(*args, device, cuda_graphs=False)
         out["ms_per_update_no_cuda_graph"] = statistics.median(eager)
@@ -89,11 +92,16 @@ def child_speed(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def child_solve(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train with each implementation's own tuned Pendulum config until solved or capped."""
+    """Train with each implementation's own tuned Pendulum config until solved or capped.
+    `spec["hidden_sizes"]`, when given, replaces that config's network (actor and critics), so
+    the two libraries can be compared at each other's network size too."""
     env_id, impl, seed = spec["env_id"], spec["impl"], spec["seed"]
+    hidden = spec.get("hidden_sizes")
     clock = SolveClock(env_id, seed, spec["eval_every"], spec["eval_episodes"])
     if impl == "ours":
         config, learning_starts = ours_tuned_pendulum()
+        if hidden is not None:
+            config.hidden_sizes = list(hidden)
         train_ours(
             env_id,
             config,
@@ -105,11 +113,14 @@ def child_solve(spec: dict[str, Any]) -> dict[str, Any]:
         )
     else:
         kwargs = sb3_kwargs(**ZOO_PENDULUM)
+        if hidden is not None:
+            kwargs["policy_kwargs"] = {**kwargs["policy_kwargs"], "net_arch": list(hidden)}
         train_sb3(env_id, kwargs, spec["max_steps"], seed, clock, device=spec.get("device", "cpu"))
     return {
         "env_id": env_id,
         "impl": impl,
         "seed": seed,
+        "hidden_sizes": hidden,
         "solved": clock.solved,
         "curve": clock.curve,
     }

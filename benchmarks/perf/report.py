@@ -94,16 +94,16 @@ def render_speed(results: dict[str, Any]) -> list[str]:
                 f"| {label} | {fmt(row['ours'])} | {fmt(row['sb3'])} | {ratio} | "
                 f"{runs_o} | {runs_s} |"
             )
-        eager = [
-            r["ms_per_update_no_cuda_graph"]
-            for r in results["runs"]
-            if r["env_id"] == env_id and "ms_per_update_no_cuda_graph" in r
-        ]
-        if eager:
-            lines.append(
-                f"| ms per update, ours without CUDA graphs (`agent.cuda_graphs=false`) | "
-                f"{fmt(statistics.median(eager))} | | | {', '.join(fmt(v) for v in eager)} | |"
-            )
+        for key, label in (
+            ("ms_per_update_no_cuda_graph", "ours without CUDA graphs (`agent.cuda_graphs=false`)"),
+            ("ms_per_update_autograd", "ours with autograd (`agent.update_backend=autograd`)"),
+        ):
+            values = [r[key] for r in results["runs"] if r["env_id"] == env_id and key in r]
+            if values:
+                lines.append(
+                    f"| ms per update, {label} | {fmt(statistics.median(values))} | | | "
+                    f"{', '.join(fmt(v) for v in values)} | |"
+                )
         compiled = [r for r in results["runs"] if r["env_id"] == env_id and "compile_s" in r]
         if compiled:
             ms = [r["ms_per_update_compiled"] for r in compiled]
@@ -183,13 +183,42 @@ def render_solve(results: dict[str, Any]) -> list[str]:
             cells.append("not solved" if p is None else f"{p['train_s']:.1f} ({p['step']:,})")
         lines.append(f"| {seed} | {cells[0]} | {cells[1]} |")
     o, b = solve["summary"]["ours"]["median"], solve["summary"]["sb3"]["median"]
-    speedup = b / o if o and b and o != float("inf") and b != float("inf") else None
-    lines += [
-        "",
-        f"Median: ours {fmt(o)} s, SB3 {fmt(b)} s; SB3/ours = {fmt(speedup, 2)}× faster to solve.",
-        "",
-    ]
+    lines += ["", f"Median: ours {fmt(o)} s, SB3 {fmt(b)} s; {_speedup(o, b)}.", ""]
+    if solve.get("swapped_runs"):
+        lines += [
+            "The same with the networks swapped (ours at SB3's 256x256, SB3 at our 64x64; every "
+            "other setting each library's tuned one), since an update's cost grows with the "
+            "network: this separates what the implementation buys from what the smaller network "
+            "buys.",
+            "",
+            "| seed | ours 256x256 s (step) | SB3 64x64 s (step) |",
+            "|---|---|---|",
+        ]
+        for seed in s["solve_seeds_list"]:
+            cells = []
+            for impl in IMPLS:
+                runs = solve["swapped_runs"]
+                run = next(r for r in runs if r["impl"] == impl and r["seed"] == seed)
+                p = run["solved"]
+                cells.append("not solved" if p is None else f"{p['train_s']:.1f} ({p['step']:,})")
+            lines.append(f"| {seed} | {cells[0]} | {cells[1]} |")
+        so, sb = (
+            solve["swapped_summary"]["ours"]["median"],
+            solve["swapped_summary"]["sb3"]["median"],
+        )
+        lines += [
+            "",
+            f"Median: ours at 256x256 {fmt(so)} s against SB3's 256x256 {fmt(b)} s: "
+            f"{_speedup(so, b)} at equal networks; ours at 64x64 {fmt(o)} s against SB3 at "
+            f"64x64 {fmt(sb)} s: {_speedup(o, sb)} at equal networks.",
+            "",
+        ]
     return lines
+
+
+def _speedup(ours: float | None, sb3: float | None) -> str:
+    finite = ours and sb3 and ours != float("inf") and sb3 != float("inf")
+    return f"SB3/ours = {fmt(sb3 / ours if finite else None, 2)}× faster to solve"
 
 
 def render_sample_efficiency(results: dict[str, Any]) -> list[str]:

@@ -97,29 +97,36 @@ def profile_runs(args: argparse.Namespace, base: dict[str, Any]) -> list[dict[st
 
 
 def solve_runs(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
-    """Time to solve Pendulum-v1, each library with its own tuned config, per seed."""
+    """Time to solve Pendulum-v1, each library with its own tuned config, per seed; then, with
+    --solve-swapped-networks, again with the networks swapped (ours at SB3's zoo 256x256, SB3
+    at our 64x64), since network size alone moves an update's cost several times over."""
     extra = {
         "eval_every": args.eval_every,
         "eval_episodes": args.eval_episodes,
         "max_steps": args.solve_max_steps,
     }
-    runs = seeded_pairs(
-        "solve",
-        args.solve_seeds,
-        extra,
-        base,
-        lambda r: (
-            "not solved"
-            if r["solved"] is None
-            else f"{r['solved']['train_s']:.1f} s at step {r['solved']['step']}"
-        ),
-    )
-    return {
-        "runs": runs,
-        "summary": summarize_pairs(
-            runs, lambda r: None if r["solved"] is None else r["solved"]["train_s"]
-        ),
-    }
+
+    def describe(r: dict) -> str:
+        if r["solved"] is None:
+            return "not solved"
+        return f"{r['solved']['train_s']:.1f} s at step {r['solved']['step']}"
+
+    def seconds(r: dict) -> float | None:
+        return None if r["solved"] is None else r["solved"]["train_s"]
+
+    runs = seeded_pairs("solve", args.solve_seeds, extra, base, describe)
+    out: dict[str, Any] = {"runs": runs, "summary": summarize_pairs(runs, seconds)}
+    if getattr(args, "solve_swapped_networks", False):
+        swapped = []
+        for seed in range(args.solve_seeds):
+            for impl, hidden in (("ours", [256, 256]), ("sb3", [64, 64])):
+                spec = {**base, **extra, "task": "solve", "env_id": "Pendulum-v1"}
+                result = run_child({**spec, "impl": impl, "seed": seed, "hidden_sizes": hidden})
+                swapped.append(result)
+                log(f"[solve, swapped networks, seed {seed}] {impl:4s}: {describe(result)}")
+        out["swapped_runs"] = swapped
+        out["swapped_summary"] = summarize_pairs(swapped, seconds)
+    return out
 
 
 def sample_efficiency_runs(args: argparse.Namespace, base: dict[str, Any]) -> dict[str, Any]:
