@@ -1,8 +1,10 @@
-"""Helpers several test modules share: reading W&B's offline run files, and one torch thread."""
+"""What several test modules share: train.py as a subprocess on a tiny config (and that config
+as a TrainConfig, for a Trainer in-process), reading W&B's offline run files, one torch thread."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,61 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from agents import SACConfig
+from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [  # a few hundred steps of a small agent: seconds, not minutes
+    "env=Pendulum-v1",
+    "total_steps=300",
+    "learning_starts=100",
+    "eval.every=0",
+    "eval.episodes=2",
+    "agent.hidden_sizes=[32,32]",
+    "agent.batch_size=32",
+    "wandb.mode=disabled",
+]
+
+
+def run_train(
+    run_dir: Path, *overrides: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """`python train.py hydra.run.dir=<run_dir> <overrides>`, W&B's files beside the run dir;
+    with `check`, a nonzero exit fails the test with the end of its stderr."""
+    env = {
+        **os.environ,
+        "WANDB_DIR": str(run_dir.parent),
+        "WANDB_CACHE_DIR": str(run_dir.parent),
+        "WANDB_CONFIG_DIR": str(run_dir.parent),
+        "WANDB_DATA_DIR": str(run_dir.parent),
+        **(env or {}),
+    }
+    result = subprocess.run(
+        [sys.executable, "train.py", f"hydra.run.dir={run_dir}", *overrides],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def tiny_config(**changes: object) -> TrainConfig:
+    """TINY as a TrainConfig, for a Trainer in-process."""
+    fields = dict(
+        env=EnvConfig(id="Pendulum-v1"),
+        agent=SACConfig(hidden_sizes=[32, 32], batch_size=32),
+        eval=EvalConfig(every=0, episodes=1),
+        wandb=WandbConfig(mode="disabled"),
+        total_steps=300,
+        learning_starts=100,
+        progress=False,
+    )
+    return TrainConfig(**(fields | changes))
 
 
 def read_wandb_records(run_file: Path) -> list[dict[str, Any]]:

@@ -247,10 +247,10 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-# ------------------------------------------------------------ the helper itself cannot pass idly
+# ------------------------------------------------------- the import scan itself cannot pass idly
 
 
-def test_helper_finds_nested_relative_and_dynamic_imports(tmp_path: Path) -> None:
+def test_import_scan_finds_nested_relative_and_dynamic_imports(tmp_path: Path) -> None:
     package = tmp_path / "agents"
     package.mkdir()
     (package / "mod.py").write_text(
@@ -281,14 +281,14 @@ def test_helper_finds_nested_relative_and_dynamic_imports(tmp_path: Path) -> Non
     }
 
 
-def test_helper_fails_on_unparseable_file(tmp_path: Path) -> None:
+def test_import_scan_fails_on_unparseable_file(tmp_path: Path) -> None:
     (tmp_path / "ok.py").write_text("import numpy\n")
     (tmp_path / "broken.py").write_text("def f(:\n    import wandb\n")
     with pytest.raises(AssertionError, match="cannot parse"):
         imports_under(tmp_path, root=tmp_path)
 
 
-def test_helper_fails_on_empty_folder(tmp_path: Path) -> None:
+def test_import_scan_fails_on_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("no python here")
     with pytest.raises(AssertionError, match="no Python files"):
         imports_under(tmp_path, root=tmp_path)

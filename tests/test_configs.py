@@ -14,11 +14,13 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 from optional_extras import require_extra
 
-import train  # noqa: F401  registers the typed schema with Hydra's ConfigStore
 from agents import SACConfig
-from configs.hydra_errors import job_started, one_line, run_cli
 from configs.schema import TrainConfig
 from envs import make_env
+from runner.config_store import register_configs
+from runner.hydra_errors import job_started, one_line, run_cli
+
+register_configs()  # the typed schema as Hydra's base_config, and the path_safe resolver
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 # Names as Hydra takes them: env=Pendulum-v1, env=dm_control/cheetah-run-v0 (a subfolder).
@@ -35,7 +37,7 @@ def compose_config(*overrides: str) -> TrainConfig:
 
 
 def test_env_files_exist() -> None:
-    issue_list = [
+    supported_envs = [
         "Pendulum-v1",
         "MountainCarContinuous-v0",
         "LunarLanderContinuous-v3",
@@ -53,7 +55,7 @@ def test_env_files_exist() -> None:
         "dm_control/quadruped-run-v0",
         "dm_control/humanoid-walk-v0",
     ]
-    assert sorted(issue_list) == ENV_FILES
+    assert sorted(supported_envs) == ENV_FILES
 
 
 def test_default_run_dir_has_no_slash_from_the_env_id() -> None:
@@ -150,7 +152,7 @@ def test_wrongly_typed_value_fails() -> None:
     ],
 )
 def test_composition_errors_read_as_one_line(overrides: list[str], expected: list[str]) -> None:
-    """What train.py and evaluate.py print for what Hydra refuses (configs/hydra_errors.py):
+    """What train.py and evaluate.py print for what Hydra refuses (runner/hydra_errors.py):
     one line that keeps the facts of Hydra's several-line message and its cause."""
     with pytest.raises((HydraException, OmegaConfBaseException)) as caught:
         compose_config(*overrides)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.replay_buffer import Batch, ReplayBuffer
 from agents import SACAgent, SACConfig
+from agents.replay_buffer import Batch, ReplayBuffer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from env_helpers import CounterEnv, counter_thunk, sync_vector
+from fake_envs import CounterEnv, counter_thunk, sync_vector
 from gymnasium.vector import AutoresetMode
 from optional_extras import require_extra
 

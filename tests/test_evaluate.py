@@ -7,10 +7,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from env_helpers import counter_thunk, sync_vector
+from fake_envs import counter_thunk, sync_vector
 
-from envs import make_env, make_vector_env
-from evaluate import evaluate
+from envs import evaluate, make_env, make_vector_env
 
 W = np.array([[-0.6], [0.25], [-0.15]], dtype=np.float32)  # a fixed linear Pendulum policy
 

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sac_test_support import one_torch_thread, read_wandb_records, wandb_summary
+from sac_test_support import REPO, TINY, one_torch_thread, read_wandb_records, wandb_summary
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -23,14 +23,11 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.checkpoint import load_checkpoint
 from agents.sb3 import SB3FormatError
-from evaluate import EvalError, EvaluateConfig, load_checkpoint_agent, run
+from configs.schema import EvaluateConfig
+from evaluate import run
+from runner.errors import EvalError
+from runner.models import load_checkpoint_agent
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = [  # as tests/test_train.py: a few hundred steps of a small agent
-    "env=Pendulum-v1", "total_steps=300", "learning_starts=100", "eval.every=0",
-    "eval.episodes=2", "agent.hidden_sizes=[32,32]", "agent.batch_size=32",
-    "wandb.mode=disabled",
-]  # fmt: skip
 REPORT_KEYS = {
     "env_id", "checkpoint", "seed", "deterministic", "episodes", "episode_returns",
     "episode_lengths", "return_mean", "return_std", "return_min", "return_max", "return_median",
@@ -186,7 +183,7 @@ def test_export_sb3_cli_zip_acts_as_the_checkpoint(run_dir: Path, tmp_path: Path
     assert "report:" not in result.stdout  # an export evaluates nothing
     assert list((tmp_path / "cwd").iterdir()) == []
     model = SAC.load(zip_path, device="cpu")
-    agent, _, _ = load_checkpoint_agent(EvaluateConfig(checkpoint=str(run_dir)))
+    agent, _, _ = load_checkpoint_agent(str(run_dir))
     assert (model.gamma, model.tau) == (agent.config.gamma, agent.config.tau)
     rng = np.random.default_rng(0)
     obs = rng.uniform([-1, -1, -8], [1, 1, 8], (100, 3)).astype(np.float32)
@@ -201,7 +198,7 @@ def test_matches_sb3_evaluate_policy(first: dict[str, Any], run_dir: Path) -> No
     DummyVecEnv.seed(0) seeds the first reset only, later resets continue the env's RNG: the
     same as evaluate.py's vector env with seed=0 and num_envs=1.
     """
-    agent, _, _ = load_checkpoint_agent(EvaluateConfig(checkpoint=str(run_dir)))
+    agent, _, _ = load_checkpoint_agent(str(run_dir))
     envs = DummyVecEnv([lambda: Monitor(gym.make("Pendulum-v1"))])
     envs.seed(0)
     returns, _ = evaluate_policy(agent, envs, n_eval_episodes=3, deterministic=True,
@@ -228,7 +225,7 @@ def bad_files(run_dir: Path, tmp_path: Path) -> dict[str, str]:
          "unknown Gymnasium env id 'Pendulm-v1'; did you mean Pendulum-v1"),
         (["checkpoint={tmp}/corrupt.pt"], "{tmp}/corrupt.pt is corrupt or not a checkpoint"),
         (["checkpoint={tmp}/truncated.pt"], "{tmp}/truncated.pt is corrupt or not a checkpoint"),
-        # what Hydra refuses while composing the config (configs/hydra_errors.py)
+        # what Hydra refuses while composing the config (runner/hydra_errors.py)
         (["checkpoint={run}", "episodes=abc"],
          "Error merging override episodes=abc: Value 'abc' of type 'str' could not be converted"),
         (["checkpoint={run}", "episode=3"], "Key 'episode' not in 'EvaluateConfig'"),

@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_train import run_train
+from sac_test_support import run_train
 
 THRESHOLD = -400.0
 

@@ -11,10 +11,10 @@ import copy
 import pytest
 import torch
 
+from agents import SACAgent, SACConfig
 from agents.fast.manual_update import actor_action
 from agents.optim import _adam_math, adam_step
 from agents.replay_buffer import Batch
-from agents import SACAgent, SACConfig
 
 torch.set_num_threads(1)
 

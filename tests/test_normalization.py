@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_train import TINY, run_train
+from sac_test_support import TINY, run_train
 
+from agents import SACAgent, SACConfig
 from agents.checkpoint import load_checkpoint
 from agents.normalization import RunningObsNorm
 from agents.replay_buffer import Batch
-from agents import SACAgent, SACConfig
 
 
 def test_running_statistics_match_numpy_over_chunks() -> None:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from torch import nn
 
+from agents import SACAgent, SACConfig
 from agents.networks import Actor, Critic
 from agents.replay_buffer import Batch, ReplayBuffer
-from agents import SACAgent, SACConfig
 from agents.sac import actor_loss, alpha_loss, critic_loss, soft_update
 
 torch.set_num_threads(1)

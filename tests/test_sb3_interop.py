@@ -26,7 +26,8 @@ from agents import SACAgent, SACConfig
 from agents.replay_buffer import Batch
 from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
 from envs import env_spaces, flatten_state_dict
-from evaluate import EnvSpec, EvalError, export_sb3
+from runner.errors import EvalError
+from runner.models import EnvSpec, export_sb3
 
 REPO = Path(__file__).resolve().parents[1]
 PENDULUM_LOW, PENDULUM_HIGH = np.array([-2.0]), np.array([2.0])
@@ -348,7 +349,7 @@ def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
 
 
 def test_our_evaluate_names_the_sb3_vec_env_it_cannot_run() -> None:
-    from evaluate import evaluate
+    from envs import evaluate
 
     envs = seeded_env(0)
     with pytest.raises(TypeError, match="needs a gymnasium vector env, got DummyVecEnv"):

@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from sac_test_support import read_wandb_records, wandb_summary  # noqa: E402
-from test_train import TINY, run_train  # noqa: E402
+from sac_test_support import REPO, TINY, read_wandb_records, run_train, wandb_summary  # noqa: E402
 
 from agents.checkpoint import load_checkpoint  # noqa: E402
 
@@ -127,6 +125,13 @@ def test_model_artifacts_best_and_latest(offline_run) -> None:
     assert summary["eval/best_return_mean"] >= summary["eval/final_return_mean"]
 
 
+def test_wandb_offline_run_is_written(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_train(run_dir, *[o for o in TINY if not o.startswith("wandb.")], "wandb.mode=offline")
+    run_files = list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(run_files) == 1 and run_files[0].stat().st_size > 0
+
+
 def test_local_log_complete_when_disabled(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_train(run_dir, *TINY, "log_every=100")  # TINY has wandb.mode=disabled
@@ -153,8 +158,10 @@ def test_wandb_failure_mid_run_keeps_training(tmp_path: Path, monkeypatch) -> No
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    import train
+    from runner.config_store import register_configs
+    from runner.training import run_training
 
+    register_configs()  # TrainConfig as Hydra's base_config, and the path_safe resolver
     for var in ("WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
         monkeypatch.setenv(var, str(tmp_path))
     calls = {"n": 0}
@@ -172,7 +179,7 @@ def test_wandb_failure_mid_run_keeps_training(tmp_path: Path, monkeypatch) -> No
             config_name="config", overrides=[*TINY_TRACKED, "wandb.mode=offline", "log_every=50"]
         )
     with pytest.warns(UserWarning, match="W&B logging disabled"):
-        summary = train.run(
+        summary = run_training(
             OmegaConf.to_object(dict_cfg), OmegaConf.to_container(dict_cfg), tmp_path
         )
     assert calls["n"] == 4  # it stopped calling W&B after the first failure
