@@ -175,13 +175,7 @@ def render_solve(results: dict[str, Any]) -> list[str]:
         "| seed | ours s (step) | SB3 s (step) |",
         "|---|---|---|",
     ]
-    for seed in s["solve_seeds_list"]:
-        cells = []
-        for impl in IMPLS:
-            run = next(r for r in solve["runs"] if r["impl"] == impl and r["seed"] == seed)
-            p = run["solved"]
-            cells.append("not solved" if p is None else f"{p['train_s']:.1f} ({p['step']:,})")
-        lines.append(f"| {seed} | {cells[0]} | {cells[1]} |")
+    lines += _solve_rows(solve["runs"], s["solve_seeds_list"])
     o, b = solve["summary"]["ours"]["median"], solve["summary"]["sb3"]["median"]
     lines += ["", f"Median: ours {fmt(o)} s, SB3 {fmt(b)} s; {_speedup(o, b)}.", ""]
     if solve.get("swapped_runs"):
@@ -194,14 +188,7 @@ def render_solve(results: dict[str, Any]) -> list[str]:
             "| seed | ours 256x256 s (step) | SB3 64x64 s (step) |",
             "|---|---|---|",
         ]
-        for seed in s["solve_seeds_list"]:
-            cells = []
-            for impl in IMPLS:
-                runs = solve["swapped_runs"]
-                run = next(r for r in runs if r["impl"] == impl and r["seed"] == seed)
-                p = run["solved"]
-                cells.append("not solved" if p is None else f"{p['train_s']:.1f} ({p['step']:,})")
-            lines.append(f"| {seed} | {cells[0]} | {cells[1]} |")
+        lines += _solve_rows(solve["swapped_runs"], s["solve_seeds_list"])
         so, sb = (
             solve["swapped_summary"]["ours"]["median"],
             solve["swapped_summary"]["sb3"]["median"],
@@ -214,6 +201,19 @@ def render_solve(results: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _solve_rows(runs: list[dict[str, Any]], seeds: list[int]) -> list[str]:
+    """A table row per seed: each implementation's seconds (and step) to solve."""
+    rows = []
+    for seed in seeds:
+        cells = []
+        for impl in IMPLS:
+            run = next(r for r in runs if r["impl"] == impl and r["seed"] == seed)
+            p = run["solved"]
+            cells.append("not solved" if p is None else f"{p['train_s']:.1f} ({p['step']:,})")
+        rows.append(f"| {seed} | {cells[0]} | {cells[1]} |")
+    return rows
 
 
 def _speedup(ours: float | None, sb3: float | None) -> str:
