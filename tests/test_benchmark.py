@@ -121,6 +121,9 @@ def test_quick_mode_writes_results(tmp_path: Path) -> None:
     machine = data["machine"]
     assert machine["cpu_model"] and machine["cpu_count"] >= 1 and machine["threads"] >= 1
     assert machine["torch"] and machine["date"]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+    assert machine["commit"].split("+")[0] == head  # the report names the code it measured
 
     assert [(r["impl"], r["env_id"]) for r in data["runs"]] == [
         ("ours", "Pendulum-v1"),

@@ -7,6 +7,7 @@ import datetime
 import os
 import platform
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,25 @@ def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "loadavg_start": list(os.getloadavg()),
+        "commit": code_commit(),
     }
+
+
+def code_commit() -> str | None:
+    """The commit measured, with "+changes" when the working tree differs from it (a figure
+    names the code it came from); None outside a git checkout."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        changed = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+changes" if changed else "")
 
 
 def _words(name: str) -> list[str]:

@@ -38,6 +38,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         "## Machine",
         "",
+        f"- code: commit {m.get('commit') or 'not recorded'}",
         f"- CPU: {m['cpu_model']}, {m['cpu_count']} logical cores",
         *(
             [f"- GPU: {m['gpu']}: both implementations train on it (`--device cuda`)"]
