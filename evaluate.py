@@ -12,7 +12,7 @@ lazily, only by the options that need them.
 
 from __future__ import annotations
 
-from runner.signals import headless_defaults
+from runner.process import headless_defaults
 
 headless_defaults()  # before gymnasium and wandb are imported
 
@@ -23,7 +23,6 @@ from typing import Any  # noqa: E402
 import hydra  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from hydra.core.config_store import ConfigStore  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from omegaconf.errors import OmegaConfBaseException  # noqa: E402
 
@@ -32,6 +31,7 @@ from agents.checkpoint import CheckpointError  # noqa: E402
 from agents.sb3 import SB3FormatError  # noqa: E402
 from configs.schema import EvaluateConfig  # noqa: E402
 from envs import EnvError, evaluate, make_vector_env, record_video  # noqa: E402
+from runner.config_store import register_configs  # noqa: E402
 from runner.errors import EvalError  # noqa: E402
 from runner.hydra_errors import job_started, one_line, run_cli  # noqa: E402
 from runner.models import (  # noqa: E402
@@ -41,6 +41,7 @@ from runner.models import (  # noqa: E402
     load_sb3_agent,
     sb3_zip_path,
 )
+from runner.process import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
 from runner.reports import (  # noqa: E402
     check_writable,
     format_table,
@@ -48,54 +49,10 @@ from runner.reports import (  # noqa: E402
     report_path,
     write_json_atomic,
 )
-from runner.signals import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
 from runner.tracking import log_eval_report  # noqa: E402
+from runner.validation import validate_evaluate  # noqa: E402
 
-_store = ConfigStore.instance()
-_store.store(name="evaluate_schema", node=EvaluateConfig)
-# Evaluation writes only its report (and videos): no outputs/ run dir, no .hydra/, no log file.
-_store.store(
-    name="evaluate",
-    node={
-        "defaults": [
-            "evaluate_schema",
-            "_self_",
-            {"override hydra/job_logging": "disabled"},
-            {"override hydra/hydra_logging": "disabled"},
-        ],
-        "hydra": {"run": {"dir": "."}, "sweep": {"dir": ".", "subdir": "."}, "output_subdir": None},
-    },
-)
-
-
-def validate(cfg: EvaluateConfig) -> None:
-    if (cfg.checkpoint is None) == (cfg.sb3_model is None):
-        raise EvalError("give exactly one of checkpoint=<run dir or file> or sb3_model=<zip>")
-    for name in ("checkpoint", "sb3_model", "env", "output", "export_sb3"):
-        if getattr(cfg, name) is not None and not str(getattr(cfg, name)).strip():
-            # checkpoint= would read ./checkpoint.pt, output= write ./eval_report.json
-            what = "an env id" if name == "env" else "a path"
-            raise EvalError(f"{name}= is empty: give {what}, or leave it out")
-    if cfg.sb3_model is not None and cfg.env is None:
-        raise EvalError("sb3_model= needs env=<Gymnasium id>: an SB3 zip does not name its env")
-    for name in ("episodes", "num_envs", "video_episodes"):
-        if getattr(cfg, name) < 1:
-            raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if cfg.num_envs > cfg.episodes:  # num_envs=10**8 spent minutes building envs never used
-        raise EvalError(
-            f"num_envs={cfg.num_envs} must be <= episodes={cfg.episodes}: an env beyond the "
-            "episodes would run uncounted"
-        )
-    if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
-        raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
-    if cfg.video and cfg.video_episodes > cfg.episodes:  # videos are of the evaluated episodes
-        raise EvalError(f"video_episodes={cfg.video_episodes} must be <= episodes={cfg.episodes}")
-    if cfg.export_sb3 is not None and (cfg.video or cfg.output is not None):
-        raise EvalError(
-            "export_sb3= only exports (no rollouts, report or video); evaluate in a second command"
-        )
-    if not 0 <= cfg.seed < 2**62:  # torch takes 64-bit seeds, gymnasium non-negative ones
-        raise EvalError(f"seed must be in [0, 2**62), got {cfg.seed}")
+register_configs()
 
 
 def rollout(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig) -> dict[str, Any]:
@@ -142,10 +99,11 @@ def record(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig, out: Path) -> li
 
 def run(cfg: EvaluateConfig) -> dict[str, Any]:
     """Everything the CLI does; returns the report (or {"export_sb3": path})."""
-    validate(cfg)
+    validate_evaluate(cfg)
     torch.manual_seed(cfg.seed)  # the one place the seed is applied (stochastic actions)
     if cfg.sb3_model is not None:
-        agent, spec, source = load_sb3_agent(cfg.sb3_model, str(cfg.env))
+        assert cfg.env is not None  # validate_evaluate: sb3_model= needs env=
+        agent, spec, source = load_sb3_agent(cfg.sb3_model, cfg.env)
     else:
         agent, spec, source = load_checkpoint_agent(str(cfg.checkpoint), cfg.env)
     if cfg.export_sb3 is not None:

@@ -8,7 +8,7 @@ agent, replay buffer and W&B tracking and returns the run's summary. Every bad i
 
 from __future__ import annotations
 
-from runner.signals import headless_defaults
+from runner.process import headless_defaults
 
 headless_defaults()  # before gymnasium and wandb are imported
 
@@ -27,8 +27,8 @@ from envs import EnvError  # noqa: E402
 from runner.config_store import register_configs  # noqa: E402
 from runner.errors import ConfigError  # noqa: E402
 from runner.hydra_errors import job_started, one_line, run_cli  # noqa: E402
+from runner.process import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
 from runner.run_dir import remove_if_unused, save_hydra_files  # noqa: E402
-from runner.signals import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
 from runner.training import run_training  # noqa: E402
 
 register_configs()

@@ -294,6 +294,8 @@ class SACAgent:
             state, (self.obs_dim, self.action_dim), networks, optimizers, self.log_alpha,
             own_norm, self.config.clamp_log_std,
         )  # fmt: skip
+        # Recorded CUDA graphs hold the optimizer tensors about to be replaced: record anew.
+        self._update_path = self._choose_update_path()
         for name, module in networks.items():
             module.load_state_dict(state[name])
         with torch.no_grad():
@@ -309,5 +311,3 @@ class SACAgent:
         self.num_updates = int(state["num_updates"])
         if self.obs_norm is not None:
             self.obs_norm.load_state_dict(state["obs_norm"])
-        # Recorded CUDA graphs hold the replaced optimizer tensors: record anew.
-        self._update_path = self._choose_update_path()

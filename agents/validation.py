@@ -1,4 +1,4 @@
-"""Argument and state checks for the agent, the replay buffer and evaluation.
+"""Argument and state checks for the agent and the replay buffer.
 
 Each check raises one ValueError that names the bad value, before anything changes: torch and
 numpy would otherwise broadcast a wrong shape silently or fail deep inside a matmul.
@@ -29,6 +29,7 @@ def checked_device(device: torch.device | str) -> torch.device:
 
 
 def check_sizes(obs_dim: Any, action_dim: Any) -> None:
+    """An agent's sizes: positive integers (numpy's too), not floats or bools."""
     for name, size in (("obs_dim", obs_dim), ("action_dim", action_dim)):
         if not is_integer(size) or size < 1:
             raise ValueError(f"{name} must be a positive integer, got {size!r}")
@@ -158,8 +159,12 @@ def _check_network(name: str, own: Mapping[str, torch.Tensor], saved: Any) -> No
 
 
 def _clamps_log_std(state: Mapping[str, Any]) -> bool:
-    """Whether a saved agent's actor clamps log σ (older states named an "SB3Actor" class)."""
+    """Whether a saved agent's actor clamps log σ. States saved before `clamp_log_std` existed
+    name their actor's class instead: "SB3Actor" for an imported SB3 model's."""
     config = state.get("config")
     if isinstance(config, dict) and "clamp_log_std" in config:
         return bool(config["clamp_log_std"])
-    return state.get("actor_class") == "SB3Actor"
+    actor_class = state.get("actor_class", "Actor")
+    if actor_class not in ("Actor", "SB3Actor"):
+        raise ValueError(f"agent state has an actor of unknown class {actor_class!r}")
+    return actor_class == "SB3Actor"

@@ -7,13 +7,33 @@ import re
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from configs.schema import TrainConfig
+from configs.schema import EvaluateConfig, TrainConfig
 
 
 def register_configs() -> None:
-    """`base_config` (configs/config.yaml's first default) is TrainConfig, so a misspelled key
-    or a wrongly typed value fails at composition. Idempotent."""
-    ConfigStore.instance().store(name="base_config", node=TrainConfig)
+    """`base_config` (configs/config.yaml's first default) is TrainConfig, and `evaluate` is
+    evaluate.py's whole config, so a misspelled key or a wrongly typed value fails at
+    composition. Idempotent."""
+    store = ConfigStore.instance()
+    store.store(name="base_config", node=TrainConfig)
+    store.store(name="evaluate_schema", node=EvaluateConfig)
+    # Evaluation writes only its report (and videos): no outputs/ run dir, no .hydra/, no log.
+    store.store(
+        name="evaluate",
+        node={
+            "defaults": [
+                "evaluate_schema",
+                "_self_",
+                {"override hydra/job_logging": "disabled"},
+                {"override hydra/hydra_logging": "disabled"},
+            ],
+            "hydra": {
+                "run": {"dir": "."},
+                "sweep": {"dir": ".", "subdir": "."},
+                "output_subdir": None,
+            },
+        },
+    )
     # Run dirs are named after the env id; ids like dm_control/cheetah-run-v0 hold a slash.
     OmegaConf.register_new_resolver(
         "path_safe", lambda text: re.sub(r"[^\w.-]", "-", str(text)), replace=True

@@ -1,5 +1,5 @@
 """Trained models in and out: a train.py checkpoint or an SB3 SAC zip as an agent and the env
-it acts in, and an agent exported as an SB3 SAC zip. Every unusable file is one-line error.
+it acts in, and an agent exported as an SB3 SAC zip. Every unusable file is a one-line error.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def load_checkpoint_agent(
         saved_env, state = payload["config"]["env"], payload["agent"]
         saved_env["id"]  # noqa: B018 - checked here, used below
         agent_config = SACConfig(**payload["config"]["agent"])
+        if state.get("actor_class") == "SB3Actor":  # saved before agent.clamp_log_std existed
+            agent_config.clamp_log_std = True
         dims = int(state["obs_dim"]), int(state["action_dim"])
     except (KeyError, TypeError) as error:
         raise CheckpointError(f"{path} lacks the config or agent it needs: {error}") from error

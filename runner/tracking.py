@@ -36,7 +36,13 @@ def resolve_mode(mode: str) -> str:
 
 
 def init_wandb(
-    mode: str, settings: WandbConfig, *, job_type: str, config: dict[str, Any], dir: Path, name: str
+    mode: str,
+    settings: WandbConfig,
+    *,
+    job_type: str,
+    config: dict[str, Any],
+    directory: Path,
+    name: str,
 ):
     """`wandb.init` with the project's settings; raises what wandb raises."""
     import wandb  # only a run that tracks needs it (runner.validation checked that it imports)
@@ -49,7 +55,7 @@ def init_wandb(
         tags=list(settings.tags),
         job_type=job_type,
         config=config,
-        dir=str(dir),
+        dir=str(directory),
         name=name,
         settings=wandb.Settings(init_timeout=settings.init_timeout, silent=True),
     )
@@ -83,7 +89,7 @@ class RunLogger:
         kwargs = dict(
             job_type="train",
             config=config_dict,
-            dir=run_dir,
+            directory=run_dir,
             name=f"{cfg.env.id}__sac__seed{cfg.seed}__{time.strftime('%Y%m%d-%H%M%S')}",
         )
         try:
@@ -176,7 +182,7 @@ def log_eval_report(settings: WandbConfig, seed: int, report: dict[str, Any], ou
             settings,
             job_type="eval",
             config=scalars,
-            dir=out.parent,
+            directory=out.parent,
             name=f"{report['env_id']}__eval__seed{seed}__{time.strftime('%Y%m%d-%H%M%S')}",
         )
         for i, (r, n) in enumerate(zip(report["episode_returns"], report["episode_lengths"])):

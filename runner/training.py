@@ -258,20 +258,17 @@ class Trainer:
 
     def _log_eval(self, logger: RunLogger) -> None:
         cfg, progress = self.cfg, self.progress
-        report = self.run_eval()
+        report, step = self.run_eval(), progress.step
         logger.write(
-            self.progress.step,
+            step,
             {
                 "eval/return_mean": report["return_mean"],
                 "eval/return_std": report["return_std"],
                 "eval/length_mean": report["length_mean"],
             },
         )
-        if report["return_mean"] > self.progress.best_eval_return:
-            progress.best_eval_return, progress.best_eval_step = (
-                report["return_mean"],
-                progress.step,
-            )
+        if report["return_mean"] > progress.best_eval_return:
+            progress.best_eval_return, progress.best_eval_step = report["return_mean"], step
             self.save("best.pt", with_buffer=False)
         if cfg.eval.video:
             # Same seed as the first eval episode and a deterministic policy: the same episode.
@@ -279,14 +276,14 @@ class Trainer:
                 lambda obs: self.agent.act(obs, deterministic=True),
                 cfg.env.id,
                 self.run_dir / "videos",
-                name_prefix=f"eval-step{self.progress.step}",
+                name_prefix=f"eval-step{step}",
                 seed=cfg.seed + cfg.eval.seed_offset,
                 max_episode_steps=cfg.env.max_episode_steps,
                 **cfg.env.kwargs,
             )
-            logger.video(self.progress.step, "eval/video", video)
+            logger.video(step, "eval/video", video)
         tqdm.write(
-            f"step {self.progress.step}: eval return {report['return_mean']:.1f} "
+            f"step {step}: eval return {report['return_mean']:.1f} "
             f"± {report['return_std']:.1f} over {report['episodes']} "
             f"episode{'s' if report['episodes'] != 1 else ''}",
             file=sys.stderr,

@@ -1,5 +1,6 @@
-"""Checks of a composed training config that its types cannot express (total_steps=0, an eval
-seed out of range, device=cuda without a GPU), each a ConfigError naming the key."""
+"""Checks of a composed config that its types cannot express, each naming the key: for
+train.py (total_steps=0, an eval seed out of range, device=cuda without a GPU: a ConfigError)
+and for evaluate.py (two model sources, num_envs above episodes: an EvalError)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import math
 
 import torch
 
-from configs.schema import TrainConfig
-from runner.errors import ConfigError
+from configs.schema import EvaluateConfig, TrainConfig
+from runner.errors import ConfigError, EvalError
 
 
 def validate(cfg: TrainConfig) -> None:
@@ -25,7 +26,7 @@ def validate(cfg: TrainConfig) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
-    for key in ("max_episode_steps", "render_mode"):  # set by train.py itself
+    for key in ("max_episode_steps", "render_mode"):  # set by the training loop itself
         if key in cfg.env.kwargs:
             where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
             raise ConfigError(f"env.kwargs.{key} is not an env kwarg here; use {where}")
@@ -73,3 +74,34 @@ def check_wandb_importable(mode: str) -> None:
             f"wandb.mode={mode} needs wandb, which cannot be imported ({error}): "
             "pip install wandb, or run with wandb.mode=disabled"
         ) from error
+
+
+def validate_evaluate(cfg: EvaluateConfig) -> None:
+    """evaluate.py's options: one source, and values that make sense together; an EvalError."""
+    if (cfg.checkpoint is None) == (cfg.sb3_model is None):
+        raise EvalError("give exactly one of checkpoint=<run dir or file> or sb3_model=<zip>")
+    for name in ("checkpoint", "sb3_model", "env", "output", "export_sb3"):
+        if getattr(cfg, name) is not None and not str(getattr(cfg, name)).strip():
+            # checkpoint= would read ./checkpoint.pt, output= write ./eval_report.json
+            what = "an env id" if name == "env" else "a path"
+            raise EvalError(f"{name}= is empty: give {what}, or leave it out")
+    if cfg.sb3_model is not None and cfg.env is None:
+        raise EvalError("sb3_model= needs env=<Gymnasium id>: an SB3 zip does not name its env")
+    for name in ("episodes", "num_envs", "video_episodes"):
+        if getattr(cfg, name) < 1:
+            raise EvalError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.num_envs > cfg.episodes:  # num_envs=10**8 spent minutes building envs never used
+        raise EvalError(
+            f"num_envs={cfg.num_envs} must be <= episodes={cfg.episodes}: an env beyond the "
+            "episodes would run uncounted"
+        )
+    if cfg.wandb.mode not in ("auto", "online", "offline", "disabled"):
+        raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
+    if cfg.video and cfg.video_episodes > cfg.episodes:  # videos are of the evaluated episodes
+        raise EvalError(f"video_episodes={cfg.video_episodes} must be <= episodes={cfg.episodes}")
+    if cfg.export_sb3 is not None and (cfg.video or cfg.output is not None):
+        raise EvalError(
+            "export_sb3= only exports (no rollouts, report or video); evaluate in a second command"
+        )
+    if not 0 <= cfg.seed < 2**62:  # torch takes 64-bit seeds, gymnasium non-negative ones
+        raise EvalError(f"seed must be in [0, 2**62), got {cfg.seed}")

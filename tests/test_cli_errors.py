@@ -19,7 +19,7 @@ from agents import SACConfig
 from agents.checkpoint import load_checkpoint
 from envs import EnvError
 from runner.errors import ConfigError
-from runner.signals import plain_warnings
+from runner.process import plain_warnings
 from runner.tracking import RunLogger
 from runner.training import Trainer
 from runner.validation import validate

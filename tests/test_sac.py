@@ -694,3 +694,5 @@ def test_load_state_dict_refuses_another_log_std_bound() -> None:
     del older["config"]["clamp_log_std"]
     again = make_agent(update_backend="autograd", clamp_log_std=True)
     again.load_state_dict(older)
+    with pytest.raises(ValueError, match="unknown class 'Gaussian'"):
+        again.load_state_dict({**older, "actor_class": "Gaussian"})

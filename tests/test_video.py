@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from optional_extras import require_extra
 
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # as the CLIs do (runner.signals)
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # as the CLIs do (runner.process)
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 from envs import make_env, record_video  # noqa: E402

@@ -31,8 +31,8 @@ class GraphedUpdate:
     the hyperparameters (learning rates, gamma, tau, alpha settings). Those form each graph's
     key, so changing any of them records a new graph instead of replaying a stale one.
     The returned metrics are views of the graph's outputs: the next replay overwrites their
-    values, so a caller that keeps them across updates must clone them (train.py logs each
-    key's latest value, which is what a view holds: the actor and critic-only graphs have
+    values, so a caller that keeps them across updates must clone them (the training loop logs
+    each key's latest value, which is what a view holds: the actor and critic-only graphs have
     outputs of their own).
     """
 

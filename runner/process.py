@@ -1,4 +1,5 @@
-"""How the CLIs end on a signal and print warnings: as a shell user and a log file expect."""
+"""How a CLI process behaves: headless rendering defaults, how it ends on a signal, how it
+prints warnings; as a shell user and a log file expect."""
 
 from __future__ import annotations
 
