@@ -13,9 +13,9 @@ is taken), or into --output. Never run by CI (tests/test_benchmark.py runs only 
 What it measures, per run:
 
 - steady env-steps/s after learning starts: a window of --steps env steps (each with one
-  gradient update) after learning_starts + --warmup steps, in train.py's own training loop
-  (`Trainer.train`, W&B disabled; random actions before learning_starts). SB3 runs its own
-  `learn()`; a callback takes the same window's timestamps;
+  gradient update) after learning_starts + --warmup steps, in the training loop that train.py
+  runs (`runner.training.Trainer.train`, W&B disabled; random actions before learning_starts).
+  SB3 runs its own `learn()`; a callback takes the same window's timestamps;
 - ms per gradient update on a prefilled buffer, sampling included on both sides: ours is
   `agent.update(buffer.sample(256))`, SB3's is `model.train(gradient_steps=K, batch_size=256)`,
   whose loop samples its replay buffer itself;

@@ -70,7 +70,7 @@ def main() -> None:
         change = 100 * (on / off - 1)
         print(f"{name}: disabled {off:.1f} s, offline {on:.1f} s, difference {change:+.1f} %")
     # Run-to-run noise on a shared 2-core machine is several %, so also count the time spent
-    # inside the tracking calls themselves (train.py's RunLogger clocks them).
+    # inside the tracking calls themselves (runner.tracking.RunLogger clocks them).
     share = statistics.median(t[2] / t[1] for t in times["offline"])
     print(f"time inside tracking calls (offline): {100 * share:.2f} % of the process")
 

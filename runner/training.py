@@ -182,27 +182,34 @@ class Trainer:
             self._log_models(logger)
         except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
-            what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
-            try:
-                print(f"{what} at step {progress.step}; checkpoint: {self.save()}", file=sys.stderr)
-            except Exception as save_error:  # noqa: BLE001 - report the original error
-                print(
-                    f"{what} at step {progress.step}; checkpoint failed: {save_error}",
-                    file=sys.stderr,
-                )
+            self._save_on_the_way_out(error)
             raise
-        assert self.last_eval is not None
+        return self._summary(wall_time, (progress.step - start_step) / wall_time, checkpoint)
+
+    def _save_on_the_way_out(self, error: BaseException) -> None:
+        """The checkpoint of a run stopped by Ctrl-C, SIGTERM or a crash, and where it went."""
+        what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
+        step = self.progress.step
+        try:
+            print(f"{what} at step {step}; checkpoint: {self.save()}", file=sys.stderr)
+        except Exception as save_error:  # noqa: BLE001 - report the original error
+            print(f"{what} at step {step}; checkpoint failed: {save_error}", file=sys.stderr)
+
+    def _summary(self, wall_time: float, steps_per_second: float, checkpoint: Path) -> dict:
+        """summary.json's fields: the final evaluation, the best one, timings and counters."""
+        cfg, progress, last_eval = self.cfg, self.progress, self.last_eval
+        assert last_eval is not None
         return {
             "env_id": cfg.env.id,
             "seed": cfg.seed,
             "total_steps": progress.step,
-            "eval_return_mean": self.last_eval["return_mean"],
-            "eval_return_std": self.last_eval["return_std"],
-            "eval_episodes": self.last_eval["episodes"],
-            "eval_returns": self.last_eval["episode_returns"],
+            "eval_return_mean": last_eval["return_mean"],
+            "eval_return_std": last_eval["return_std"],
+            "eval_episodes": last_eval["episodes"],
+            "eval_returns": last_eval["episode_returns"],
             "best_eval_return_mean": progress.best_eval_return,
             "wall_time_s": wall_time,
-            "steps_per_second": (progress.step - start_step) / wall_time,
+            "steps_per_second": steps_per_second,
             "updates": self.agent.num_updates,
             "resumed_from": cfg.resume,
             "checkpoint": str(checkpoint),

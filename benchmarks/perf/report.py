@@ -60,7 +60,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "form), SB3 clamps it to [-20, 2]; the FLOPs are the same.",
         f"{s['repeats']} alternating repeats (ours, SB3, ours, SB3, ...), each a fresh process; "
         f"medians. Steady env-steps/s: env steps {first}..{first + s['steps']}"
-        " (one gradient update each), ours in train.py's own loop (`Trainer.train`, W&B "
+        " (one gradient update each), ours in the loop train.py runs (`Trainer.train`, W&B "
         "disabled), SB3 in its `learn()`. ms/update: median over "
         f"{s['chunks']} chunks of {s['updates'] // s['chunks']} updates on a buffer prefilled with "
         f"{s['prefill']:,} random transitions, after {s['update_warmup']} warm-up updates; "

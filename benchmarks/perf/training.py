@@ -122,8 +122,9 @@ def train_ours(
     device: str = "cpu",
     compile: bool = False,
 ) -> tuple[Any, Policy]:
-    """train.py's own training loop, `Trainer.train` (one env, W&B disabled; `ours_train_config`),
-    with `hook` called after every env step: what is timed is the loop users run, not a copy."""
+    """The training loop train.py runs, `runner.training.Trainer.train` (one env, W&B disabled;
+    `ours_train_config`), with `hook` called after every env step: what is timed is the loop
+    users run, not a copy."""
     from runner.tracking import RunLogger
     from runner.training import Trainer
 
