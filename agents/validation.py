@@ -117,7 +117,7 @@ def check_agent_state(
             f"has obs_dim={dims[0]}, action_dim={dims[1]}"
         )
     _check_obs_norm(state.get("obs_norm"), obs_norm_state)
-    if _clamps_log_std(state) != clamp_log_std:
+    if clamps_log_std(state) != clamp_log_std:
         raise ValueError("checkpoint and config disagree on agent.clamp_log_std")
     log_alpha_shape = tuple(torch.as_tensor(state["log_alpha"]).shape)
     if log_alpha_shape != tuple(log_alpha.shape):
@@ -158,7 +158,7 @@ def _check_network(name: str, own: Mapping[str, torch.Tensor], saved: Any) -> No
             )
 
 
-def _clamps_log_std(state: Mapping[str, Any]) -> bool:
+def clamps_log_std(state: Mapping[str, Any]) -> bool:
     """Whether a saved agent's actor clamps log σ. States saved before `clamp_log_std` existed
     name their actor's class instead: "SB3Actor" for an imported SB3 model's."""
     config = state.get("config")

@@ -24,6 +24,7 @@ def evaluate(
     """
     if not isinstance(envs, gym.vector.VectorEnv):  # e.g. an SB3 VecEnv: use evaluate_policy
         raise TypeError(f"evaluate needs a gymnasium vector env, got {type(envs).__name__}")
+    # agents.validation.is_integer's test, written here: envs/ does not import agents/.
     if not isinstance(episodes, (int, np.integer)) or isinstance(episodes, bool) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     mode = envs.metadata.get("autoreset_mode", gym.vector.AutoresetMode.NEXT_STEP)

@@ -16,6 +16,7 @@ import numpy as np
 from agents import SACAgent, SACConfig
 from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path
 from agents.sb3 import SB3SAC, SB3FormatError, agent_to_sb3_state, load_sb3_sac, read_sb3_sac
+from agents.validation import clamps_log_std
 from envs import EnvSpaces, env_spaces, flatten_state_dict
 from runner.errors import EvalError
 
@@ -62,8 +63,6 @@ def load_checkpoint_agent(
         saved_env, state = payload["config"]["env"], payload["agent"]
         saved_env["id"]  # noqa: B018 - checked here, used below
         agent_config = SACConfig(**payload["config"]["agent"])
-        if state.get("actor_class") == "SB3Actor":  # saved before agent.clamp_log_std existed
-            agent_config.clamp_log_std = True
         dims = int(state["obs_dim"]), int(state["action_dim"])
     except (KeyError, TypeError) as error:
         raise CheckpointError(f"{path} lacks the config or agent it needs: {error}") from error
@@ -74,6 +73,8 @@ def load_checkpoint_agent(
         spec = EnvSpec(env)  # the saved kwargs belong to the saved env, not this one
     spaces = _spaces(spec, *dims, f"checkpoint {path} is for {saved_env['id']} with")
     try:
+        # The saved state says how its actor bounds log σ (older states by their class name).
+        agent_config.clamp_log_std = clamps_log_std(state)
         agent = SACAgent(*dims, agent_config, "cpu", spaces.action_low, spaces.action_high)
         agent.load_state_dict(state)
     except (ValueError, KeyError) as error:
