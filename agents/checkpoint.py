@@ -1,7 +1,8 @@
 """Checkpoint files: state_dicts plus the resolved config, never pickled objects.
 
-Writes are atomic (temp file + rename), so a crash mid-save never corrupts the last good
-checkpoint; loads use `weights_only=True` and turn every failure into one clear error.
+Writes are atomic (temp file, flushed and fsynced, then renamed), so a crash mid-save never
+corrupts the last good checkpoint; loads use `weights_only=True` and turn every failure into one
+clear error.
 """
 
 from __future__ import annotations
@@ -35,9 +36,28 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "version": VERSION, **payload}, tmp)
+    with open(tmp, "wb") as file:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, file)
+        # On disk before the rename: after a power loss or a node's crash (a preempted cluster
+        # job) the rename must not point at data still in the page cache.
+        file.flush()
+        os.fsync(file.fileno())
     os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new, never half
+    _fsync_dir(path.parent)  # the rename itself
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows, which cannot open a directory: the rename stands anyway
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # some network file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def load_error_reason(error: Exception) -> str:

@@ -27,6 +27,9 @@ class EvalConfig:
     num_envs: int = 1
     seed_offset: int = 10_000  # eval env seed = seed + seed_offset, apart from training envs
     video: bool = False  # record each evaluation's first episode to mp4 (and W&B)
+    # The last evaluations averaged into summary.json's eval_return_recent_mean, the objective
+    # train.py returns to a search (less noisy than the final evaluation alone).
+    objective_evals: int = 3
 
 
 @dataclass
@@ -69,9 +72,12 @@ class TrainConfig:
     learning_starts: int = 5000  # no updates (and uniform random actions) before this step
     device: str = "auto"  # auto | cpu | cuda
     log_every: int = 1000  # env steps between scalar logs (each log is one host sync)
-    resume: Optional[str] = None  # run dir or checkpoint file to continue from
+    # Run dir or checkpoint file to continue from; auto: this run dir's own checkpoint if it has
+    # one (same settings), else a fresh start: a re-run or requeued sweep job picks up its work.
+    resume: Optional[str] = None
     compile: bool = False  # torch.compile the update (pays off in long CPU runs; see benchmarks/)
-    torch_threads: Optional[int] = None  # None: torch's default (all cores); 1 for parallel runs
+    # None: torch's default (all cores), or in a parallel sweep the job's share of the cores.
+    torch_threads: Optional[int] = None
     progress: bool = True  # tqdm bar (hidden anyway when stderr is not a terminal)
 
 

@@ -13,6 +13,15 @@ class EvalError(ValueError):
     """An evaluate.py input that cannot be evaluated (conflicting options, wrong env)."""
 
 
+class RefusedJob(Exception):
+    """A job of a --multirun sweep stopped on bad input, after printing its `error:` line.
+
+    Raised rather than exiting, so that Hydra records the job as failed wherever its launcher
+    ran it (another process with joblib, a cluster node with submitit, a Ray worker) and raises
+    it in the sweep's own process once the batch of jobs has run: the CLI then ends with one
+    more `error:` line and exit status 2."""
+
+
 # How allocation failures read: torch's CPU allocator raises a plain RuntimeError ("can't
 # allocate memory" / "not enough memory"), a CUDA context one "CUDA error: out of memory".
 OUT_OF_MEMORY = ("can't allocate memory", "not enough memory", "out of memory")

@@ -19,6 +19,7 @@ from hydra.errors import HydraException, MissingConfigException, OverrideParseEx
 from omegaconf.errors import OmegaConfBaseException
 
 from configs import CONFIG_DIR
+from runner.errors import RefusedJob
 
 # OmegaConf appends these detail lines to its messages; the key is already in the first line.
 _DETAIL_PREFIXES = ("full_key:", "reference_type=", "object_type=", "See https://hydra.cc")
@@ -28,28 +29,39 @@ _saved: dict[str, str | None] = {}  # the user's HYDRA_FULL_ERROR while run_cli 
 
 def run_cli(main: Callable[[], object]) -> None:
     """Call a `@hydra.main` function; an error Hydra raises before the job starts (composing
-    the config, making the run dir) ends the process with one `error:` line and exit status 2.
+    the config, making the run dir) ends the process with one `error:` line and exit status 2,
+    and so does a sweep with a job refused on bad input (RefusedJob; the job printed why).
     The job itself must call `job_started()` first: from there on errors are as without this."""
-    if os.environ.get(_FULL_ERROR) == "1":  # the user asked for Hydra's full traceback
-        main()
-        return
-    _saved[_FULL_ERROR] = os.environ.get(_FULL_ERROR)
-    os.environ[_FULL_ERROR] = "1"
     try:
-        main()
-    except (HydraException, OmegaConfBaseException, OSError) as error:
-        if _FULL_ERROR not in _saved:  # raised inside a job: not a composition error
-            raise
-        print(f"error: {one_line(error)}", file=sys.stderr)
+        if os.environ.get(_FULL_ERROR) == "1":  # the user asked for Hydra's full traceback
+            main()
+            return
+        _saved[_FULL_ERROR] = os.environ.get(_FULL_ERROR)
+        os.environ[_FULL_ERROR] = "1"
+        try:
+            main()
+        except (HydraException, OmegaConfBaseException, OSError) as error:
+            if _FULL_ERROR not in _saved:  # raised inside a job: not a composition error
+                raise
+            print(f"error: {one_line(error)}", file=sys.stderr)
+            sys.exit(2)
+        finally:
+            job_started()
+    except RefusedJob as refused:
+        print(
+            f"error: sweep job {refused} stopped on bad input (its error line is above; "
+            f"Hydra ran the other jobs of its batch)",
+            file=sys.stderr,
+        )
         sys.exit(2)
-    finally:
-        job_started()
 
 
-def job_started() -> None:
+def job_started(*, multirun: bool = False) -> None:
     """Give HYDRA_FULL_ERROR back to the user (and to child processes) once Hydra has composed
-    the job's config: a crash inside the job keeps Hydra's usual report."""
-    if _FULL_ERROR not in _saved:
+    the job's config: a crash inside the job keeps Hydra's usual report. A sweep's job keeps
+    it set: Hydra raises a failed job's exception in the sweep's process, and run_cli words
+    a RefusedJob there only if Hydra raises it as it is instead of printing a report."""
+    if _FULL_ERROR not in _saved or multirun:
         return
     previous = _saved.pop(_FULL_ERROR)
     if previous is None:

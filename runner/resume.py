@@ -4,10 +4,11 @@ replay buffer (counters, RNG states, the best eval so far), and the seeds of res
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,20 @@ import numpy as np
 import torch
 
 from agents import SACAgent
-from agents.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path
+from agents.checkpoint import FILENAME, CheckpointError, load_checkpoint, resolve_checkpoint_path
 from agents.replay_buffer import ReplayBuffer
 from configs import CONFIG_DIR
 from runner.errors import ConfigError
-from runner.run_dir import finished_at
+from runner.run_dir import finished_at, saved_config
+
+AUTO = "auto"  # resume=auto: the run dir's own checkpoint if it has one, else a fresh start
+
+# Settings a continued run may change: how long it trains, where and how it reports. Any other
+# difference means the dir holds another experiment's run.
+FREE_TO_CHANGE = (
+    "resume", "total_steps", "torch_threads", "progress", "device", "compile", "log_every",
+    "eval.video", "checkpoint.every", "wandb.",
+)  # fmt: skip
 
 
 @dataclass
@@ -30,6 +40,7 @@ class Progress:
     update_debt: float = 0.0  # fractional updates owed when utd * num_envs is not whole
     best_eval_return: float = -math.inf
     best_eval_step: int = -1
+    recent_eval_returns: list[float] = field(default_factory=list)  # for a sweep's objective
 
 
 def checkpoint_payload(
@@ -56,6 +67,7 @@ def checkpoint_payload(
         "eval": last_eval,
         "best_eval_return": progress.best_eval_return,
         "best_eval_step": progress.best_eval_step,
+        "recent_eval_returns": list(progress.recent_eval_returns),
     }
 
 
@@ -97,6 +109,7 @@ def restore(
             float(payload["update_debt"]),
             float(payload.get("best_eval_return", -math.inf)),
             int(payload.get("best_eval_step", -1)),
+            [float(r) for r in payload.get("recent_eval_returns", [])],
         )
     except CheckpointError:
         raise
@@ -165,3 +178,60 @@ def refuse_finished(step: int, total_steps: int, run_dir: Path) -> None:
             f"{run_dir} already finished at step {step} (summary.json); set total_steps above "
             f"{step} to train on"
         )
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat |= _flat(value, f"{prefix}{key}.")
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def refuse_other_settings(run_dir: Path, config_dict: dict[str, Any]) -> None:
+    """resume=auto continues only the run its dir was started for: a ConfigError naming the
+    settings that differ from the run dir's `.hydra/config.yaml` (e.g. a sweep dir reused for
+    another sweep), beyond those a continued run may change (FREE_TO_CHANGE)."""
+    saved = saved_config(run_dir)
+    if saved is None:
+        return
+    before, now = _flat(saved), _flat(config_dict)
+    differ = [
+        f"{key}: {before.get(key)!r} there, {now.get(key)!r} here"
+        for key in sorted(before.keys() | now.keys())
+        if not key.startswith(FREE_TO_CHANGE) and before.get(key) != now.get(key)
+    ]
+    if differ:
+        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+        raise ConfigError(
+            f"resume=auto: {run_dir} holds a run with other settings ({'; '.join(differ[:3])}"
+            f"{more}); choose another run or sweep dir, or resume={run_dir} to continue it "
+            f"with these settings"
+        )
+
+
+def auto_resume_source(run_dir: Path, config_dict: dict[str, Any]) -> str | None:
+    """resume=auto: the run dir's own checkpoint, when it has one and the same settings; None
+    starts fresh (a dir that holds a run but no checkpoint is then refused as usual)."""
+    if not (run_dir / FILENAME).is_file():
+        return None
+    refuse_other_settings(run_dir, config_dict)
+    return str(run_dir)
+
+
+def finished_summary(
+    run_dir: Path, config_dict: dict[str, Any], total_steps: int
+) -> dict[str, Any] | None:
+    """resume=auto on a run that already finished at total_steps: its summary.json, for a
+    re-run (a requeued or repeated sweep job) to report instead of training again."""
+    if finished_at(run_dir) != total_steps:
+        return None
+    refuse_other_settings(run_dir, config_dict)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    print(
+        f"{run_dir} already finished at step {total_steps} (summary.json); nothing to do",
+        file=sys.stderr,
+    )
+    return summary

@@ -56,6 +56,18 @@ def finished_at(run_dir: Path) -> int | None:
         return None
 
 
+def saved_config(run_dir: Path) -> dict | None:
+    """The config a run in run_dir started with (its `.hydra/config.yaml`), else None."""
+    path = run_dir / ".hydra" / "config.yaml"
+    if not path.is_file():
+        return None
+    try:
+        config = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except Exception:  # noqa: BLE001 - an unreadable file is no evidence either way
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def nonempty(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,12 @@ from envs.evaluation import evaluate
 from runner.build import build_agent, build_buffer, build_noise, choose_device
 from runner.errors import memory_error
 from runner.resume import (
+    AUTO,
     Progress,
+    auto_resume_source,
     carry_best_model,
     checkpoint_payload,
+    finished_summary,
     refuse_finished,
     reset_seed,
     restore,
@@ -188,7 +192,12 @@ class Trainer:
 
     def _save_on_the_way_out(self, error: BaseException) -> None:
         """The checkpoint of a run stopped by Ctrl-C, SIGTERM or a crash, and where it went."""
-        what = "interrupted" if isinstance(error, KeyboardInterrupt) else "stopped by an error"
+        if isinstance(error, KeyboardInterrupt):
+            what = "interrupted"
+        elif isinstance(error, SystemExit):  # submitit's requeue on a time-out or preemption
+            what = "stopped to be requeued"
+        else:
+            what = "stopped by an error"
         step = self.progress.step
         try:
             print(f"{what} at step {step}; checkpoint: {self.save()}", file=sys.stderr)
@@ -208,9 +217,12 @@ class Trainer:
             "eval_episodes": last_eval["episodes"],
             "eval_returns": last_eval["episode_returns"],
             "best_eval_return_mean": progress.best_eval_return,
+            "eval_return_recent_mean": float(np.mean(progress.recent_eval_returns)),
+            "eval_recent_count": len(progress.recent_eval_returns),
             "wall_time_s": wall_time,
             "steps_per_second": steps_per_second,
             "updates": self.agent.num_updates,
+            "torch_threads": torch.get_num_threads(),
             "resumed_from": cfg.resume,
             "checkpoint": str(checkpoint),
         }
@@ -274,6 +286,8 @@ class Trainer:
                 "eval/length_mean": report["length_mean"],
             },
         )
+        recent = [*progress.recent_eval_returns, report["return_mean"]]
+        progress.recent_eval_returns = recent[-cfg.eval.objective_evals :]
         if report["return_mean"] > progress.best_eval_return:
             progress.best_eval_return, progress.best_eval_step = report["return_mean"], step
             self.save("best.pt", with_buffer=False)
@@ -339,7 +353,15 @@ def run_training(
 
     `on_ready` runs once every check has passed, before anything is trained or logged (main
     writes `.hydra/` there: a refused run must not write over the files of the run it found).
+    resume=auto continues the run dir's own checkpoint, or returns the summary of a run that
+    already finished there, or starts fresh.
     """
+    if cfg.resume == AUTO:
+        validate(cfg)  # before the run dir is read: bad input is refused as in any run
+        summary = finished_summary(run_dir, config_dict, cfg.total_steps)
+        if summary is not None:
+            return summary
+        cfg = replace(cfg, resume=auto_resume_source(run_dir, config_dict))
     trainer = Trainer(cfg, config_dict, run_dir)
     if on_ready is not None:
         try:

@@ -41,6 +41,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ConfigError(f"{name} must be in [0, 2**62), got {value}")
     if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
         raise ConfigError("eval.episodes and eval.num_envs must be >= 1")
+    if cfg.eval.objective_evals < 1:
+        raise ConfigError(f"eval.objective_evals must be >= 1, got {cfg.eval.objective_evals}")
     if cfg.eval.num_envs > cfg.eval.episodes:
         raise ConfigError(
             f"eval.num_envs={cfg.eval.num_envs} must be <= eval.episodes={cfg.eval.episodes}: "

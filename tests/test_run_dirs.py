@@ -82,7 +82,7 @@ def test_sweep_runs_its_valid_jobs_past_an_invalid_one(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors[0] == "error: agent.gamma must be in [0, 1], got 2.0"
-    assert errors[-1].startswith("error: sweep jobs #0 failed")
+    assert errors[-1].startswith("error: sweep job #0 stopped on bad input")
     assert "Traceback" not in result.stderr
     (valid,) = [d for d in tmp_path.iterdir() if (d / "summary.json").exists()]
     assert json.loads((valid / "summary.json").read_text())["total_steps"] == 300
