@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -38,3 +39,13 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver(
         "path_safe", lambda text: re.sub(r"[^\w.-]", "-", str(text)), replace=True
     )
+    OmegaConf.register_new_resolver("sqlite_url", sqlite_url, replace=True)
+
+
+def sqlite_url(path: str) -> str:
+    """`${sqlite_url:runs/search/x.db}`: the SQLAlchemy URL of a SQLite file, its folder made
+    first (SQLite creates the file, not its folder): an Optuna study's storage in a fresh clone,
+    where runs/ does not exist yet."""
+    file = Path(path).expanduser()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{file}"

@@ -1,5 +1,6 @@
-"""Dependencies point inward: agents/ never sees gymnasium, envs/ never sees torch, nothing
-imports a CLI (train.py, evaluate.py), and the project's import graph has no cycles.
+"""Dependencies point inward: agents/ never sees gymnasium, envs/ never sees torch, analysis/
+reads files only, nothing imports a CLI (train.py, evaluate.py, aggregate.py), and the
+project's import graph has no cycles.
 
 The scans read every import statement, at module level, inside functions and under
 `if TYPE_CHECKING:` alike: a cycle hidden in a function-level import is still a cycle.
@@ -81,7 +82,12 @@ AGENTS_BANNED = {
 ENVS_BANNED = {"torch", "wandb", "hydra", "omegaconf", "agents", "configs", "runner", "train",
                "evaluate"}  # fmt: skip
 CONFIGS_BANNED = {"torch", "wandb", "envs", "runner", "train", "evaluate"}
-CLIS = {"train", "evaluate"}
+# analysis/ reads run dirs: it works where nothing can train (no torch, no simulators).
+ANALYSIS_BANNED = {
+    "torch", "gymnasium", "gym", "wandb", "hydra", "omegaconf", "agents", "envs", "configs",
+    "runner", "stable_baselines3", "train", "evaluate", "aggregate", "benchmarks",
+}  # fmt: skip
+CLIS = {"train", "evaluate", "aggregate"}
 
 
 def test_agents_import_only_torch_numpy_stdlib() -> None:
@@ -96,14 +102,20 @@ def test_configs_hold_only_the_schema() -> None:
     assert _violations(ROOT / "configs", CONFIGS_BANNED) == []
 
 
+def test_analysis_reads_files_only() -> None:
+    assert _violations(ROOT / "analysis", ANALYSIS_BANNED) == []
+
+
 def test_nothing_imports_a_cli() -> None:
-    """train.py and evaluate.py are entry points: the runner package, benchmarks and the other
-    CLI use runner/ instead, so a CLI can change without breaking what imports it."""
+    """train.py, evaluate.py and aggregate.py are entry points: the packages, benchmarks and
+    the other CLIs use runner/ or analysis/ instead, so a CLI can change without breaking what
+    imports it."""
     found = []
-    for folder in ("agents", "envs", "configs", "runner", "benchmarks"):
+    for folder in ("agents", "envs", "configs", "runner", "analysis", "benchmarks"):
         found += _violations(ROOT / folder, CLIS)
-    found += _violations(ROOT / "train.py", {"evaluate"})
-    found += _violations(ROOT / "evaluate.py", {"train"})
+    found += _violations(ROOT / "train.py", CLIS - {"train"})
+    found += _violations(ROOT / "evaluate.py", CLIS - {"evaluate"})
+    found += _violations(ROOT / "aggregate.py", CLIS - {"aggregate"})
     assert found == []
 
 
@@ -169,7 +181,10 @@ def test_scans_see_the_real_modules() -> None:
 
 # ------------------------------------------------------------ the project's import graph
 
-PROJECT_TOP = ("agents", "envs", "configs", "runner", "train", "evaluate", "benchmarks")
+PROJECT_TOP = (
+    "agents", "envs", "configs", "runner", "analysis", "train", "evaluate", "aggregate",
+    "benchmarks",
+)  # fmt: skip
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

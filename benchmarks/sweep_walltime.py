@@ -1,0 +1,129 @@
+"""Wall time of one seed sweep under each Hydra launcher, side by side in one invocation:
+
+    python benchmarks/sweep_walltime.py                                # Pendulum-v1, seeds 0-4
+    python benchmarks/sweep_walltime.py --env HalfCheetah-v5 --seeds 0 1 2 --launchers basic joblib
+
+Each launcher runs the same `python train.py --multirun env=<env> seed=<seeds>` sweep (W&B off,
+no progress bar) into runs/sweep_walltime/<time>/<launcher>/: `basic` runs the jobs one after
+another, each with torch's default threads (all cores); `joblib` runs as many at once as there
+are cores, each with its share of them (runner/launchers.py). The launchers run in the order
+given, `--repeats` times alternating, so a drift in the machine's speed hits each alike.
+Writes results/<date>-<machine>/sweep_walltime.json and SWEEP_WALLTIME.md: wall times, their
+ratio to the first launcher's, each job's env-steps/s and threads, and the final eval returns
+(the same seeds learn the same way under any launcher: a check that nothing else changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.perf.machine import RESULTS, machine_info, machine_slug  # noqa: E402
+from benchmarks.perf.settings import REPO  # noqa: E402
+
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"], "submitit_local": [
+    "hydra/launcher=submitit_local"]}  # fmt: skip
+
+
+def run_sweep(launcher: str, env: str, seeds: list[int], sweep_dir: Path, extra: list[str]):
+    """One sweep through `launcher`: its wall time and each job's summary.json."""
+    command = [
+        sys.executable, "train.py", "--multirun", f"env={env}",
+        f"seed={','.join(map(str, seeds))}", "wandb.mode=disabled", "progress=false",
+        f"hydra.sweep.dir={sweep_dir}", *LAUNCHERS[launcher], *extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise SystemExit(f"error: the {launcher} sweep failed: {tail[0]}")
+    summaries = [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/summary.json"))]
+    if len(summaries) != len(seeds):
+        raise SystemExit(f"error: the {launcher} sweep wrote {len(summaries)} of {len(seeds)} runs")
+    return wall, summaries
+
+
+def output_dir(machine: dict[str, Any]) -> Path:
+    """results/<date>-<machine>/ beside that day's other results; -2, -3, ... once it holds a
+    sweep_walltime.json, so a later run never overwrites an earlier one."""
+    name = f"{machine['date'][:10]}-{machine_slug(machine)}"
+    candidates = [RESULTS / name, *(RESULTS / f"{name}-{n}" for n in range(2, 1000))]
+    return next(path for path in candidates if not (path / "sweep_walltime.json").exists())
+
+
+def render(results: dict[str, Any]) -> str:
+    rows = results["sweeps"]
+    first = rows[0]["launcher"]
+    base = statistics.median(r["wall_s"] for r in rows if r["launcher"] == first)
+    lines = [
+        f"# Seed sweep wall time by launcher: {results['env']}, seeds "
+        f"{', '.join(map(str, results['seeds']))}",
+        "",
+        f"`{results['command']}` on {results['machine']['cpu_model']} "
+        f"({results['machine']['cpu_count']} cores), {results['machine']['date']}, "
+        f"commit {results['machine']['commit']}.",
+        "",
+        f"| launcher | wall time (s) | ratio to {first} | job env-steps/s (median) | "
+        "torch threads per job | final eval returns (seed order) |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        speeds = statistics.median(s["steps_per_second"] for s in row["jobs"])
+        threads = sorted({s.get("torch_threads") for s in row["jobs"]}, key=str)
+        returns = ", ".join(f"{s['eval_return_mean']:.1f}" for s in row["jobs"])
+        lines.append(
+            f"| {row['launcher']} | {row['wall_s']:.1f} | {row['wall_s'] / base:.2f} | "
+            f"{speeds:.0f} | {', '.join(map(str, threads))} | {returns} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="Pendulum-v1")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--launchers", nargs="+", default=["basic", "joblib"],
+                        choices=sorted(LAUNCHERS))  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--runs", type=Path, help="where the sweeps train (default: runs/...)")
+    parser.add_argument("--output", type=Path, help="results folder (default: results/<date>-…)")
+    parser.add_argument("overrides", nargs="*", help="train.py overrides for every job")
+    args = parser.parse_args(argv)
+    runs = args.runs or REPO / "runs" / "sweep_walltime" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    sweeps = []
+    for repeat in range(args.repeats):
+        for launcher in args.launchers:
+            sweep_dir = runs / f"{launcher}-{repeat}"
+            wall, jobs = run_sweep(launcher, args.env, args.seeds, sweep_dir, args.overrides)
+            print(f"{launcher}: {wall:.1f} s for {len(jobs)} runs", file=sys.stderr)
+            sweeps.append({"launcher": launcher, "repeat": repeat, "wall_s": wall, "jobs": jobs,
+                           "sweep_dir": str(sweep_dir)})  # fmt: skip
+    results = {
+        "env": args.env,
+        "seeds": args.seeds,
+        "overrides": args.overrides,
+        "command": " ".join(["python benchmarks/sweep_walltime.py", *(argv or sys.argv[1:])]),
+        "machine": machine_info(threads=os.cpu_count() or 1),
+        "sweeps": sweeps,
+    }
+    output = args.output or output_dir(results["machine"])
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "sweep_walltime.json").write_text(json.dumps(results, indent=2) + "\n")
+    report = render(results)
+    (output / "SWEEP_WALLTIME.md").write_text(report)
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
