@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="train.py overrides for every job")
     args = parser.parse_args(argv)
     runs = args.runs or REPO / "runs" / "sweep_walltime" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    machine = machine_info(threads=os.cpu_count() or 1)  # before: the commit that was measured
     sweeps = []
     for repeat in range(args.repeats):
         for launcher in args.launchers:
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds,
         "overrides": args.overrides,
         "command": " ".join(["python benchmarks/sweep_walltime.py", *(argv or sys.argv[1:])]),
-        "machine": machine_info(threads=os.cpu_count() or 1),
+        "machine": machine,
         "sweeps": sweeps,
     }
     output = args.output or output_dir(results["machine"])
