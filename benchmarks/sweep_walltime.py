@@ -6,8 +6,10 @@
 Each launcher runs the same `python train.py --multirun env=<env> seed=<seeds>` sweep (W&B off,
 no progress bar) into runs/sweep_walltime/<time>/<launcher>/: `basic` runs the jobs one after
 another, each with torch's default threads (all cores); `joblib` runs as many at once as there
-are cores, each with its share of them (runner/launchers.py). The launchers run in the order
-given, `--repeats` times alternating, so a drift in the machine's speed hits each alike.
+are cores, each with its share of them (runner/launchers.py). The launchers run `--repeats`
+times in ABBA order (the given order, then reversed, ...), so a drift in the machine's speed
+hits each alike; `--next-seeds` gives each repeat the seeds after the last repeat's (seeds
+0-4, then 5-9: the runs double as a 10-seed sample). The ratio is of the total wall times.
 Writes results/<date>-<machine>/sweep_walltime.json and SWEEP_WALLTIME.md: wall times, their
 ratio to the first launcher's, each job's env-steps/s and threads, and the final eval returns
 (the same seeds learn the same way under any launcher: a check that nothing else changed).
@@ -73,18 +75,24 @@ def render(results: dict[str, Any]) -> str:
         f"({results['machine']['cpu_count']} cores), {results['machine']['date']}, "
         f"commit {results['machine']['commit']}.",
         "",
-        f"| launcher | wall time (s) | ratio to {first} | job env-steps/s (median) | "
-        "torch threads per job | final eval returns (seed order) |",
-        "|---|---:|---:|---:|---|---|",
+        f"| repeat | launcher | wall time (s) | ratio to {first}'s median | job env-steps/s "
+        "(median) | torch threads per job | final eval returns (seed order) |",
+        "|---|---|---:|---:|---:|---|---|",
     ]
-    for row in rows:
+    totals = {name: sum(r["wall_s"] for r in rows if r["launcher"] == name)
+              for name in dict.fromkeys(r["launcher"] for r in rows)}  # fmt: skip
+    for row in sorted(rows, key=lambda r: r["repeat"]):
         speeds = statistics.median(s["steps_per_second"] for s in row["jobs"])
         threads = sorted({s.get("torch_threads") for s in row["jobs"]}, key=str)
         returns = ", ".join(f"{s['eval_return_mean']:.1f}" for s in row["jobs"])
         lines.append(
-            f"| {row['launcher']} | {row['wall_s']:.1f} | {row['wall_s'] / base:.2f} | "
+            f"| {row['repeat']} | {row['launcher']} | {row['wall_s']:.1f} | "
+            f"{row['wall_s'] / base:.2f} | "
             f"{speeds:.0f} | {', '.join(map(str, threads))} | {returns} |"
         )
+    lines += ["", "| launcher | total wall time (s) | ratio to " + first + " |", "|---|---:|---:|"]
+    lines += [f"| {name} | {total:.1f} | {total / totals[first]:.2f} |"
+              for name, total in totals.items()]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -95,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launchers", nargs="+", default=["basic", "joblib"],
                         choices=sorted(LAUNCHERS))  # fmt: skip
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--next-seeds", action="store_true", help="each repeat trains the seeds after the last's"
+    )
     parser.add_argument("--runs", type=Path, help="where the sweeps train (default: runs/...)")
     parser.add_argument("--output", type=Path, help="results folder (default: results/<date>-…)")
     parser.add_argument("overrides", nargs="*", help="train.py overrides for every job")
@@ -103,9 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(threads=os.cpu_count() or 1)  # before: the commit that was measured
     sweeps = []
     for repeat in range(args.repeats):
-        for launcher in args.launchers:
+        order = args.launchers if repeat % 2 == 0 else args.launchers[::-1]
+        shift = repeat * len(args.seeds) if args.next_seeds else 0
+        seeds = [seed + shift for seed in args.seeds]
+        for launcher in order:
             sweep_dir = runs / f"{launcher}-{repeat}"
-            wall, jobs = run_sweep(launcher, args.env, args.seeds, sweep_dir, args.overrides)
+            wall, jobs = run_sweep(launcher, args.env, seeds, sweep_dir, args.overrides)
             print(f"{launcher}: {wall:.1f} s for {len(jobs)} runs", file=sys.stderr)
             sweeps.append({"launcher": launcher, "repeat": repeat, "wall_s": wall, "jobs": jobs,
                            "sweep_dir": str(sweep_dir)})  # fmt: skip
