@@ -10,9 +10,10 @@ are cores, each with its share of them (runner/launchers.py). The launchers run 
 times in ABBA order (the given order, then reversed, ...), so a drift in the machine's speed
 hits each alike; `--next-seeds` gives each repeat the seeds after the last repeat's (seeds
 0-4, then 5-9: the runs double as a 10-seed sample). The ratio is of the total wall times.
-Writes results/<date>-<machine>/sweep_walltime.json and SWEEP_WALLTIME.md: wall times, their
-ratio to the first launcher's, each job's env-steps/s and threads, and the final eval returns
-(the same seeds learn the same way under any launcher: a check that nothing else changed).
+Writes results/<date>-<machine>/results-sweep-walltime.json and RESULTS-sweep-walltime.md:
+wall times, their ratio to the first launcher's, each job's env-steps/s and threads, and the
+final eval returns (the same seeds learn the same way under any launcher: a check that nothing
+else changed).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.perf.machine import RESULTS, machine_info, machine_slug  # noqa: E402
+from benchmarks.perf.report import markdown_name  # noqa: E402
 from benchmarks.perf.settings import REPO  # noqa: E402
+
+RESULTS_FILE = "results-sweep-walltime.json"
 
 LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib"], "submitit_local": [
     "hydra/launcher=submitit_local"]}  # fmt: skip
@@ -57,19 +61,21 @@ def run_sweep(launcher: str, env: str, seeds: list[int], sweep_dir: Path, extra:
 
 def output_dir(machine: dict[str, Any]) -> Path:
     """results/<date>-<machine>/ beside that day's other results; -2, -3, ... once it holds a
-    sweep_walltime.json, so a later run never overwrites an earlier one."""
+    results-sweep-walltime.json, so a later run never overwrites an earlier one."""
     name = f"{machine['date'][:10]}-{machine_slug(machine)}"
     candidates = [RESULTS / name, *(RESULTS / f"{name}-{n}" for n in range(2, 1000))]
-    return next(path for path in candidates if not (path / "sweep_walltime.json").exists())
+    return next(path for path in candidates if not (path / RESULTS_FILE).exists())
 
 
 def render(results: dict[str, Any]) -> str:
     rows = results["sweeps"]
     first = rows[0]["launcher"]
     base = statistics.median(r["wall_s"] for r in rows if r["launcher"] == first)
+    seeds = ", ".join(map(str, results["seeds"]))
+    if results.get("next_seeds") and results["repeats"] > 1:
+        seeds += f", then the next {len(results['seeds'])} in each further repeat"
     lines = [
-        f"# Seed sweep wall time by launcher: {results['env']}, seeds "
-        f"{', '.join(map(str, results['seeds']))}",
+        f"# Seed sweep wall time by launcher: {results['env']}, seeds {seeds}",
         "",
         f"`{results['command']}` on {results['machine']['cpu_model']} "
         f"({results['machine']['cpu_count']} cores), {results['machine']['date']}, "
@@ -108,8 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=Path, help="where the sweeps train (default: runs/...)")
     parser.add_argument("--output", type=Path, help="results folder (default: results/<date>-…)")
+    parser.add_argument("--render", type=Path, help="rewrite the report of a results JSON")
     parser.add_argument("overrides", nargs="*", help="train.py overrides for every job")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        report = render(json.loads(args.render.read_text()))
+        args.render.with_name(markdown_name(args.render.name)).write_text(report)
+        print(report)
+        return 0
     runs = args.runs or REPO / "runs" / "sweep_walltime" / time.strftime("%Y-%m-%d_%H-%M-%S")
     machine = machine_info(threads=os.cpu_count() or 1)  # before: the commit that was measured
     sweeps = []
@@ -127,15 +139,17 @@ def main(argv: list[str] | None = None) -> int:
         "env": args.env,
         "seeds": args.seeds,
         "overrides": args.overrides,
+        "repeats": args.repeats,
+        "next_seeds": args.next_seeds,
         "command": " ".join(["python benchmarks/sweep_walltime.py", *(argv or sys.argv[1:])]),
         "machine": machine,
         "sweeps": sweeps,
     }
     output = args.output or output_dir(results["machine"])
     output.mkdir(parents=True, exist_ok=True)
-    (output / "sweep_walltime.json").write_text(json.dumps(results, indent=2) + "\n")
+    (output / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     report = render(results)
-    (output / "SWEEP_WALLTIME.md").write_text(report)
+    (output / markdown_name(RESULTS_FILE)).write_text(report)
     print(report)
     return 0
 

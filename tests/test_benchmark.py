@@ -602,3 +602,49 @@ def test_swapped_network_solve_runs_take_the_other_librarys_network(
     assert "SB3/ours = 6.00× faster to solve." in text  # each library's own config
     assert "ours at 256x256 15.0 s against SB3's 256x256 30.0 s: SB3/ours = 2.00×" in text
     assert "ours at 64x64 5.0 s against SB3 at 64x64 20.0 s: SB3/ours = 4.00×" in text
+
+
+def test_sweep_walltime_runs_each_launcher_on_the_same_seeds(tmp_path: Path) -> None:
+    """benchmarks/sweep_walltime.py at a tiny size: each launcher's sweep finishes, its jobs
+    learn the same returns from the same seeds (only the scheduling differs), and joblib's
+    jobs train on one thread each."""
+    from benchmarks import sweep_walltime
+
+    out = tmp_path / "results"
+    tiny = ["total_steps=200", "learning_starts=100", "eval.every=0", "eval.episodes=1",
+            "agent.hidden_sizes=[16,16]", "agent.batch_size=16"]  # fmt: skip
+    args = ["--seeds", "0", "--runs", str(tmp_path / "runs"), "--output", str(out), *tiny]
+    assert sweep_walltime.main(args) == 0
+    results = json.loads((out / "results-sweep-walltime.json").read_text())
+    basic, joblib = results["sweeps"]
+    assert (basic["launcher"], joblib["launcher"]) == ("basic", "joblib")
+    assert basic["jobs"][0]["eval_return_mean"] == joblib["jobs"][0]["eval_return_mean"]
+    assert joblib["jobs"][0]["torch_threads"] == 1  # n_jobs=-1: a job per core
+    assert (out / "RESULTS-sweep-walltime.md").is_file()
+
+
+def test_sweep_walltime_alternates_abba_on_the_next_seeds(tmp_path, monkeypatch) -> None:
+    """--repeats 2 --next-seeds: basic, joblib, then joblib, basic on the next seeds, and the
+    report's ratio is of the total wall times (the sweeps themselves stubbed: seconds each)."""
+    from benchmarks import sweep_walltime
+
+    walls = iter([10.0, 6.0, 7.0, 12.0])
+    calls = []
+
+    def fake_sweep(launcher, env, seeds, sweep_dir, extra):
+        calls.append((launcher, seeds))
+        job = {"seed": seeds[0], "steps_per_second": 100.0, "torch_threads": 1,
+               "eval_return_mean": -150.0}  # fmt: skip
+        return next(walls), [job]
+
+    monkeypatch.setattr(sweep_walltime, "run_sweep", fake_sweep)
+    out = tmp_path / "results"
+    args = ["--seeds", "0", "1", "--repeats", "2", "--next-seeds", "--output", str(out)]
+    assert sweep_walltime.main(args) == 0
+    assert calls == [("basic", [0, 1]), ("joblib", [0, 1]), ("joblib", [2, 3]),
+                     ("basic", [2, 3])]  # fmt: skip
+    text = (out / "RESULTS-sweep-walltime.md").read_text()
+    assert "| basic | 22.0 | 1.00 |" in text and "| joblib | 13.0 | 0.59 |" in text
+    assert "seeds 0, 1, then the next 2 in each further repeat" in text
+    rendered = sweep_walltime.main(["--render", str(out / "results-sweep-walltime.json")])
+    assert rendered == 0 and (out / "RESULTS-sweep-walltime.md").read_text() == text
