@@ -16,7 +16,7 @@ import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 from rliable import plot_utils  # noqa: E402
 
 from analysis.results import CROSS_ENV, ConfigResult, CrossEnvResult  # noqa: E402
@@ -136,6 +136,10 @@ def _interval_row(
         # would otherwise hold the limits at the outermost interval).
         ax.use_sticky_edges = False
         ax.margins(x=0.05)
+        # rliable's default ticks crowd a narrow range (0.000 0.003 0.006 0.009) into one
+        # unreadable run of digits: three ticks at most, each in its shortest form.
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=3, min_n_ticks=2))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
     for ax in axes[:3]:
         ax.set_xlabel(scale, fontsize="x-large")
     gap = axes[3]

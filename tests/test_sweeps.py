@@ -174,8 +174,10 @@ def test_submitit_job_sent_the_timeout_signal_is_requeued_and_resumes(tmp_path: 
     assert summary["updates"] == 2000 - 100  # no update lost or repeated across the requeue
 
     metrics = (run_dir / "metrics.jsonl").read_bytes()
-    again = finish(sweep(sweep_dir, *overrides))  # a re-run of the finished sweep: a no-op
-    assert f"{run_dir} already finished at step 2000" in again
+    finish(sweep(sweep_dir, *overrides))  # a re-run of the finished sweep: a no-op
+    logs = [path.read_text() for path in (sweep_dir / ".submitit").glob("*/*_0_log.err")]
+    assert len(logs) == 2  # the job's own log (its stderr) in the re-run's submitit folder
+    assert sum(f"{run_dir} already finished at step 2000" in text for text in logs) == 1
     assert (run_dir / "metrics.jsonl").read_bytes() == metrics
     assert json.loads((run_dir / "summary.json").read_text()) == summary
 
