@@ -1,13 +1,15 @@
-"""Evaluate a checkpoint or an SB3 SAC model with rollouts, or export it as an SB3 zip:
+"""Evaluate a checkpoint or an SB3 SAC model with rollouts, or export it as an SB3 zip or an
+ONNX graph:
 
     python evaluate.py checkpoint=<run dir or checkpoint file> episodes=20 video=true seed=0
     python evaluate.py sb3_model=<model.zip> env=Pendulum-v1 episodes=10
     python evaluate.py checkpoint=<run dir> export_sb3=<out.zip>
+    python evaluate.py checkpoint=<run dir> export_onnx=<policy.onnx>
 
 A composition root like train.py: it rebuilds env and agent (runner.models), runs
 `envs.evaluate` (which logs nothing), prints a table and writes a JSON report atomically at the
 very end. Bad input stops with one `error: ...` line and exit status 2. W&B and SB3 are imported
-lazily, only by the options that need them.
+lazily, only by the options that need them (and onnx by export_onnx=).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from runner.models import (  # noqa: E402
     load_sb3_agent,
     sb3_zip_path,
 )
+from runner.onnx_export import check_exporter, check_target, export_onnx  # noqa: E402
 from runner.process import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
 from runner.reports import (  # noqa: E402
     check_writable,
@@ -98,14 +101,16 @@ def record(agent: SACAgent, spec: EnvSpec, cfg: EvaluateConfig, out: Path) -> li
 
 
 def run(cfg: EvaluateConfig) -> dict[str, Any]:
-    """Everything the CLI does; returns the report (or {"export_sb3": path})."""
+    """Everything the CLI does; returns the report (or {"export_sb3" or "export_onnx": path})."""
     validate_evaluate(cfg)
+    if cfg.export_onnx is not None:
+        check_exporter()
     torch.manual_seed(cfg.seed)  # the one place the seed is applied (stochastic actions)
     if cfg.sb3_model is not None:
         assert cfg.env is not None  # validate_evaluate: sb3_model= needs env=
-        agent, spec, source = load_sb3_agent(cfg.sb3_model, cfg.env)
+        agent, spec, source, history = load_sb3_agent(cfg.sb3_model, cfg.env)
     else:
-        agent, spec, source = load_checkpoint_agent(str(cfg.checkpoint), cfg.env)
+        agent, spec, source, history = load_checkpoint_agent(str(cfg.checkpoint), cfg.env)
     if cfg.export_sb3 is not None:
         target = sb3_zip_path(cfg.export_sb3)  # export_sb3=m writes m.zip
         if target.resolve() == source.resolve():
@@ -116,6 +121,18 @@ def run(cfg: EvaluateConfig) -> dict[str, Any]:
         path = export_sb3(agent, spec, cfg.export_sb3)
         print(f"exported SB3 SAC model to {path}; load it with stable_baselines3.SAC.load")
         return {"export_sb3": str(path)}
+    if not cfg.deterministic and agent.sde_log_std is not None:
+        raise EvalError(
+            "deterministic=false is not supported for an SB3 gSDE model: its state-dependent "
+            "noise is not reproduced"
+        )
+    if cfg.export_onnx is not None:
+        target = Path(cfg.export_onnx).expanduser()
+        check_target(target)
+        path = export_onnx(agent, spec, target, history, source, cfg.deterministic)
+        inputs = "obs" if cfg.deterministic else "obs and eps"
+        print(f"exported ONNX policy to {path} (inputs {inputs}, output action in env units)")
+        return {"export_onnx": str(path)}
     out = report_path(cfg.output, source, is_sb3_zip=cfg.sb3_model is not None)
     if out.resolve() == source.resolve():
         raise EvalError(f"output={out} would overwrite the model being read")

@@ -37,6 +37,9 @@ class SACConfig:
     # How log σ is bounded to [log_std_min, log_std_max]: false squashes it with tanh (smooth,
     # as pytorch_sac and CleanRL); true clamps it hard, as SB3 does (models imported from SB3).
     clamp_log_std: bool = False
+    # Clip the Gaussian's mean μ to [-mean_clip, mean_clip] before tanh, as SB3's gSDE actor
+    # does (its clip_mean, 2 by default: models imported from SB3 with use_sde=True). None: no clip.
+    mean_clip: Optional[float] = None
     normalize_obs: bool = False  # running mean/std of observations, from training data only
     # "manual": hand-written backward passes (agents/fast/, the fast path);
     # "autograd": the loss functions of agents/sac.py with loss.backward() (the reference).
@@ -54,7 +57,7 @@ class SACConfig:
         # finishes its updates; lr=inf trains to NaN): every float must be finite.
         for name in (
             "gamma", "tau", "actor_lr", "critic_lr", "alpha_lr", "utd", "init_alpha",
-            "target_entropy", "log_std_min", "log_std_max",
+            "target_entropy", "log_std_min", "log_std_max", "mean_clip",
         ):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool):  # True would pass as 1.0
@@ -80,6 +83,14 @@ class SACConfig:
             )
         if self.log_std_min >= self.log_std_max:
             raise ValueError("agent.log_std_min must be below agent.log_std_max")
+        if self.mean_clip is not None and not self.mean_clip > 0:
+            raise ValueError(f"agent.mean_clip must be > 0 or null, got {self.mean_clip}")
+        if self.mean_clip is not None and self.update_backend == "manual":
+            # The hand-written backward has no clip; autograd's zeroes the clipped gradients.
+            raise ValueError(
+                "agent.mean_clip needs agent.update_backend=autograd (the manual backward "
+                "is written for an unclipped mean)"
+            )
         if self.clamp_log_std and self.update_backend == "manual":
             # The hand-written backward is the tanh squash's; a clamp's gradient differs.
             raise ValueError(

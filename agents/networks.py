@@ -34,6 +34,7 @@ class Actor(nn.Module):
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
         clamp_log_std: bool = False,
+        mean_clip: float | None = None,
     ) -> None:
         super().__init__()
         self.trunk = mlp(obs_dim, hidden_sizes)
@@ -44,6 +45,9 @@ class Actor(nn.Module):
         # SB3 clamps log σ hard (sac/policies.py); an imported SB3 actor keeps that, so that its
         # stochastic actions follow SB3's distribution exactly.
         self.clamp_log_std = clamp_log_std
+        # SB3's gSDE actor clips μ (nn.Hardtanh(-clip_mean, clip_mean), the same as a clamp);
+        # an imported one keeps that, so that its deterministic action tanh(μ) is SB3's.
+        self.mean_clip = mean_clip
 
     @property
     def trunk_linears(self) -> list[nn.Linear]:
@@ -52,14 +56,17 @@ class Actor(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> TanhNormal:
         features = self.trunk(obs)
+        mean = self.mu(features)
+        if self.mean_clip is not None:
+            mean = mean.clamp(-self.mean_clip, self.mean_clip)
         if self.clamp_log_std:
             log_std = self.log_std(features).clamp(self.log_std_min, self.log_std_max)
-            return TanhNormal(self.mu(features), log_std)
+            return TanhNormal(mean, log_std)
         # Squash log σ smoothly into [min, max] (as in pytorch_sac / CleanRL) rather than clamping,
         # so the bound never zeroes the gradient.
         unit = torch.tanh(self.log_std(features))
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (unit + 1.0)
-        return TanhNormal(self.mu(features), log_std)
+        return TanhNormal(mean, log_std)
 
 
 class EnsembleLinear(nn.Module):

@@ -40,9 +40,13 @@ class RunningObsNorm:
         self.count = total
 
     def __call__(self, obs: torch.Tensor) -> torch.Tensor:
-        std = torch.sqrt(self.var + 1e-8).to(obs.dtype)
-        normalized = (obs - self.mean.to(obs.dtype)) / std
-        return normalized.clamp(-self.clip, self.clip)
+        mean, std = self.mean_std(obs.dtype)
+        return ((obs - mean) / std).clamp(-self.clip, self.clip)
+
+    def mean_std(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mean and std that normalizing subtracts and divides by, in `dtype` (an exported
+        graph holds them as constants)."""
+        return self.mean.to(dtype), torch.sqrt(self.var + 1e-8).to(dtype)
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.cpu().clone(), "var": self.var.cpu().clone(),

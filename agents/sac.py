@@ -111,7 +111,7 @@ class SACAgent:
         hidden = list(config.hidden_sizes)
         self.actor = Actor(
             obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max,
-            config.clamp_log_std,
+            config.clamp_log_std, config.mean_clip,
         ).to(self.device)  # fmt: skip
         self.critic = Critic(obs_dim, action_dim, hidden, config.num_critics).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -126,6 +126,10 @@ class SACAgent:
         self.alpha_optimizer = make_adam([self.log_alpha], config.alpha_lr, self.device)
         self.obs_norm = RunningObsNorm(obs_dim, self.device) if config.normalize_obs else None
         self.num_updates = 0  # counted here only: the update paths never touch it
+        # An imported SB3 gSDE actor's log σ of its noise matrix (latent_dim, action_dim), kept for
+        # the export back to SB3. Its noise matrix is drawn once per rollout, not per step:
+        # acting cannot reproduce it, so stochastic actions are refused while it is set.
+        self.sde_log_std: torch.Tensor | None = None
         self.action_low, self.action_high = action_bounds(action_low, action_high, action_dim)
         self._compiled_step: Callable[..., Metrics] | None = None  # set by compile()
         self._update_path = self._choose_update_path()
@@ -226,6 +230,11 @@ class SACAgent:
 
         `eps` (N, action_dim) replaces the i.i.d. N(0, 1) draw, e.g. colored noise (agents.noise).
         """
+        if not deterministic and self.sde_log_std is not None:
+            raise ValueError(
+                "stochastic actions are not supported for an SB3 gSDE model: its "
+                "state-dependent noise is not reproduced; act with deterministic=True"
+            )
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         check_obs_shape(obs_t, self.obs_dim)
         single = obs_t.dim() == 1  # one unbatched observation: one unbatched action
@@ -237,8 +246,8 @@ class SACAgent:
             eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
             eps_t = eps_t.unsqueeze(0) if single and eps_t.dim() == 1 else eps_t
             check_eps_shape(eps_t, (obs_t.shape[0], self.action_dim))
-        if not self.actor.clamp_log_std:  # the same action in plain ops, per env step (see there)
-            action = actor_action(self.actor, obs_t, eps_t)
+        if not self.actor.clamp_log_std and self.actor.mean_clip is None:
+            action = actor_action(self.actor, obs_t, eps_t)  # Actor's action in plain ops, faster
         else:  # an imported SB3 actor: through its distribution
             dist = self.actor(obs_t)
             action = dist.mode if eps_t is None else dist.squash(eps_t)
@@ -276,6 +285,7 @@ class SACAgent:
             "alpha_optimizer": self.alpha_optimizer.state_dict(),
             "num_updates": self.num_updates,
             "obs_norm": None if self.obs_norm is None else self.obs_norm.state_dict(),
+            "sde_log_std": None if self.sde_log_std is None else self.sde_log_std.cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -292,7 +302,7 @@ class SACAgent:
         own_norm = None if self.obs_norm is None else self.obs_norm.state_dict()
         check_agent_state(
             state, (self.obs_dim, self.action_dim), networks, optimizers, self.log_alpha,
-            own_norm, self.config.clamp_log_std,
+            own_norm, self.config.clamp_log_std, self.config.mean_clip,
         )  # fmt: skip
         # Recorded CUDA graphs hold the optimizer tensors about to be replaced: record anew.
         self._update_path = self._choose_update_path()
@@ -311,3 +321,5 @@ class SACAgent:
         self.num_updates = int(state["num_updates"])
         if self.obs_norm is not None:
             self.obs_norm.load_state_dict(state["obs_norm"])
+        sde_log_std = state.get("sde_log_std")  # absent from states saved before gSDE imports
+        self.sde_log_std = None if sde_log_std is None else sde_log_std.to(self.device).clone()

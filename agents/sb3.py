@@ -6,6 +6,9 @@ them). Layouts mapped here (SB3 2.x, `sac/policies.py`, `common/policies.py`):
 
     actor.latent_pi.{0,2,..}  <-> actor.trunk.{0,2,..}        nn.Linear, same layout
     actor.mu, actor.log_std   <-> actor.mu, actor.log_std
+    gSDE (use_sde=True):
+    actor.mu.0                <-> actor.mu, with config.mean_clip (SB3's Hardtanh clip_mean)
+    actor.log_std             <-> agent.sde_log_std  (latent_dim, action_dim): the noise's log σ
     critic.qf{i}.{2j}.weight  <-> critic.layers.{j}.weight[i]  (out, in) vs (n, in, out): transposed
     critic.qf{i}.{2j}.bias    <-> critic.layers.{j}.bias[i, 0]
     critic_target.*           <-> critic_target.*  (same)
@@ -53,6 +56,9 @@ class SB3SAC:
     log_alpha: float
     learn_alpha: bool
     hyperparameters: dict[str, Any] = field(default_factory=dict)  # SACConfig fields
+    gsde: bool = False  # trained with use_sde=True: a log σ matrix in place of the log σ head
+    mean_clip: float | None = None  # gSDE's clip of μ before tanh (SB3's clip_mean)
+    num_timesteps: int | None = None  # env steps SB3 trained for, None where unreadable
     # The env's action bounds as the zip's data JSON prints them, None where unreadable.
     action_low: np.ndarray | None = None
     action_high: np.ndarray | None = None
@@ -75,7 +81,10 @@ def _read_zip(path: Path) -> tuple[Tensors, dict[str, Any], dict[str, Any]]:
                     io.BytesIO(archive.read(name)), map_location="cpu", weights_only=True
                 )  # tensors only: nothing executed
 
-            policy, variables = load("policy.pth"), load("pytorch_variables.pth")
+            # SB3 0.9 renamed tensors.pth to pytorch_variables.pth (SB3 #138); zoo models of
+            # that age still hold the older name.
+            variables_file = "tensors.pth" if "tensors.pth" in names else "pytorch_variables.pth"
+            policy, variables = load("policy.pth"), load(variables_file)
             data = json.loads(archive.read("data")) if "data" in names else {}
     except SB3FormatError:
         raise
@@ -97,7 +106,7 @@ def _linear_stack(policy: Tensors, prefix: str) -> list[torch.Tensor]:
 
 
 def _check_sac_mlp(path: Path, policy: Tensors, data: dict[str, Any]) -> None:
-    """Reject TD3/PPO/other policies, gSDE and non-ReLU MLPs with the reason."""
+    """Reject TD3/PPO/other policies and non-ReLU MLPs with the reason."""
     policy_class = data.get("policy_class") if isinstance(data.get("policy_class"), dict) else {}
     module = policy_class.get("__module__")
     if module is not None and module != "stable_baselines3.sac.policies":
@@ -112,13 +121,12 @@ def _check_sac_mlp(path: Path, policy: Tensors, data: dict[str, Any]) -> None:
             f"{path}: its observations have shape {tuple(obs_shape)}; this agent takes flat "
             f"(1-D) observations"
         )
-    kwargs = data.get("policy_kwargs") if isinstance(data.get("policy_kwargs"), dict) else {}
-    if "actor.log_std" in policy or data.get("use_sde") or kwargs.get("use_sde"):
-        raise SB3FormatError(f"{path}: SAC with gSDE (use_sde=True) is not supported")
+    kwargs = _policy_kwargs(data)
+    gsde = _is_gsde(policy, data)
     required = (
         "actor.latent_pi.0.weight",
-        "actor.mu.weight",
-        "actor.log_std.weight",
+        _mu_key(policy),
+        "actor.log_std" if gsde else "actor.log_std.weight",
         "critic.qf0.0.weight",
         "critic_target.qf0.0.weight",
     )
@@ -133,6 +141,34 @@ def _check_sac_mlp(path: Path, policy: Tensors, data: dict[str, Any]) -> None:
         raise SB3FormatError(
             f"{path}: only the default ReLU activation is supported, got {activation}"
         )
+
+
+def _policy_kwargs(data: dict[str, Any]) -> dict[str, Any]:
+    """policy_kwargs as stored: plain JSON, or (when something in it is pickled) its readable
+    first-level items beside the pickle, which we never load."""
+    kwargs = data.get("policy_kwargs")
+    return kwargs if isinstance(kwargs, dict) else {}
+
+
+def _is_gsde(policy: Tensors, data: dict[str, Any]) -> bool:
+    """gSDE's actor holds its noise's log σ as one matrix `actor.log_std`, not a Linear head."""
+    return "actor.log_std" in policy or bool(
+        data.get("use_sde") or _policy_kwargs(data).get("use_sde")
+    )
+
+
+def _mu_key(policy: Tensors) -> str:
+    """gSDE with clip_mean > 0 wraps mu in nn.Sequential(Linear, Hardtanh): `actor.mu.0`."""
+    return "actor.mu.0.weight" if "actor.mu.0.weight" in policy else "actor.mu.weight"
+
+
+def _mean_clip(policy: Tensors, data: dict[str, Any]) -> float | None:
+    """SB3's clip_mean where its actor clips μ: the stored value, else its default 2."""
+    if "actor.mu.0.weight" not in policy:
+        return None  # clip_mean=0 (or no gSDE): a plain Linear mu
+    clip = _policy_kwargs(data).get("clip_mean")
+    numeric = isinstance(clip, (int, float)) and not isinstance(clip, bool)
+    return float(clip) if numeric and clip > 0 else 2.0
 
 
 def _hyperparameters(data: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +195,7 @@ def read_sb3_sac(path: str | Path) -> SB3SAC:
     _check_sac_mlp(path, policy, data)
     trunk = _linear_stack(policy, "actor.latent_pi")
     hidden = [int(w.shape[0]) for w in trunk]
-    obs_dim, action_dim = int(trunk[0].shape[1]), int(policy["actor.mu.weight"].shape[0])
+    obs_dim, action_dim = int(trunk[0].shape[1]), int(policy[_mu_key(policy)].shape[0])
     num_critics = sum(f"critic.qf{i}.0.weight" in policy for i in range(len(policy)))
     critic_hidden = [int(w.shape[0]) for w in _linear_stack(policy, "critic.qf0")[:-1]]
     if critic_hidden != hidden:
@@ -167,9 +203,10 @@ def read_sb3_sac(path: str | Path) -> SB3SAC:
             f"{path}: actor net_arch {hidden} differs from critic net_arch "
             f"{critic_hidden}; our agent has one hidden_sizes"
         )
-    if "log_ent_coef" in variables:  # ent_coef="auto": learned, stored as log alpha
+    # SB3 1.x stores the one it does not use as None.
+    if variables.get("log_ent_coef") is not None:  # ent_coef="auto": learned, as log alpha
         log_alpha, learn = float(variables["log_ent_coef"].detach().reshape(-1)[0]), True
-    elif "ent_coef_tensor" in variables:  # a fixed ent_coef
+    elif variables.get("ent_coef_tensor") is not None:  # a fixed ent_coef
         log_alpha, learn = math.log(float(variables["ent_coef_tensor"])), False
     else:
         log_alpha, learn = 0.0, True
@@ -177,6 +214,9 @@ def read_sb3_sac(path: str | Path) -> SB3SAC:
         policy, obs_dim, action_dim, hidden, num_critics, log_alpha, learn, _hyperparameters(data)
     )
     sac.action_low, sac.action_high = _action_bounds_of(data, action_dim)
+    sac.gsde, sac.mean_clip = _is_gsde(policy, data), _mean_clip(policy, data)
+    steps = data.get("num_timesteps")
+    sac.num_timesteps = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
     _check_layout(path, sac)
     return sac
 
@@ -227,10 +267,14 @@ def _empty_agent(sac: SB3SAC, **kwargs: Any) -> SACAgent:
             "clamp_log_std": True,
             "log_std_min": SB3_LOG_STD_MIN,
             "log_std_max": SB3_LOG_STD_MAX,
+            "mean_clip": sac.mean_clip,
             "update_backend": "autograd",
         }
     )
-    return SACAgent(sac.obs_dim, sac.action_dim, config, **kwargs)
+    agent = SACAgent(sac.obs_dim, sac.action_dim, config, **kwargs)
+    if sac.gsde:  # replaced by the zip's matrix on load
+        agent.sde_log_std = torch.zeros(sac.hidden_sizes[-1], sac.action_dim)
+    return agent
 
 
 def _critic_from_sb3(policy: Tensors, prefix: str, num_critics: int) -> Tensors:
@@ -243,13 +287,22 @@ def _critic_from_sb3(policy: Tensors, prefix: str, num_critics: int) -> Tensors:
     return state
 
 
+def _actor_key(sb3_key: str) -> str:
+    """actor.latent_pi.k -> trunk.k, actor.mu.0 (gSDE's clipped mu) -> mu, else as is."""
+    key = sb3_key.removeprefix("actor.")
+    if key.startswith("mu.0."):
+        return "mu." + key.removeprefix("mu.0.")
+    return key.replace("latent_pi.", "trunk.", 1) if key.startswith("latent_pi.") else key
+
+
 def load_sb3_sac(
     path: str | Path | SB3SAC,
     action_low: np.ndarray | None = None,
     action_high: np.ndarray | None = None,
     device: torch.device | str = "cpu",
 ) -> SACAgent:
-    """An SACAgent whose actor, critics and target critics compute exactly what SB3's do.
+    """An SACAgent whose actor, critics and target critics compute exactly what SB3's do (for
+    a gSDE model: its deterministic actions; stochastic ones are refused).
 
     `path` may be the zip's `read_sb3_sac` result, to read it once.
     `predict`'s action bounds: those given, else the env's as the zip records them (SB3 saves
@@ -266,21 +319,20 @@ def load_sb3_sac(
         action_low, action_high = sac.action_low, sac.action_high
     agent = _empty_agent(sac, device=device, action_low=action_low, action_high=action_high)
     policy = {k: v.to(agent.device, torch.float32) for k, v in sac.policy.items()}
-    trunk = {
-        k.removeprefix("actor.latent_pi."): v
+    actor = {
+        _actor_key(k): v
         for k, v in policy.items()
-        if k.startswith("actor.latent_pi.")
+        if k.startswith("actor.") and k != "actor.log_std"
     }
-    agent.actor.load_state_dict(
-        {
-            **{f"trunk.{k}": v for k, v in trunk.items()},
-            **{
-                k.removeprefix("actor."): v
-                for k, v in policy.items()
-                if k.startswith(("actor.mu.", "actor.log_std."))
-            },
-        }
-    )
+    if sac.gsde:
+        # No log σ head: gSDE's noise is latent @ E with E ~ N(0, exp(log_std)^2), drawn once
+        # per rollout, not per step. The head stays zero and unused: the agent refuses
+        # stochastic actions.
+        head = agent.actor.log_std
+        actor |= {"log_std.weight": torch.zeros_like(head.weight),
+                  "log_std.bias": torch.zeros_like(head.bias)}  # fmt: skip
+        agent.sde_log_std = policy["actor.log_std"].clone()
+    agent.actor.load_state_dict(actor)
     agent.critic.load_state_dict(_critic_from_sb3(policy, "critic", sac.num_critics))
     agent.critic_target.load_state_dict(_critic_from_sb3(policy, "critic_target", sac.num_critics))
     with torch.no_grad():
@@ -289,7 +341,8 @@ def load_sb3_sac(
 
 
 def agent_to_sb3_state(agent: SACAgent) -> Tensors:
-    """Our agent's networks as an SB3 SAC MlpPolicy state_dict (`model.policy.load_state_dict`).
+    """Our agent's networks as an SB3 SAC MlpPolicy state_dict (`model.policy.load_state_dict`);
+    for an imported gSDE model (`agent.sde_log_std`), that of SB3's gSDE policy.
 
     Deterministic actions and Q-values carry over exactly. Stochastic actions do only for an
     actor that bounds log std as SB3 does (`agent.clamp_log_std`); ours squashes it into
@@ -302,9 +355,21 @@ def agent_to_sb3_state(agent: SACAgent) -> Tensors:
             "an agent trained with normalize_obs=true cannot be exported to SB3: its policy "
             "has no place for the observation statistics"
         )
+    gsde, mean_clip = agent.sde_log_std is not None, agent.config.mean_clip
+    if mean_clip is not None and not gsde:
+        raise ValueError(
+            "an agent with agent.mean_clip cannot be exported to SB3: its SAC clips the mean "
+            "only in a gSDE model"
+        )
     state: Tensors = {}
     for key, value in agent.actor.state_dict().items():
+        if gsde and key.startswith("log_std."):
+            continue  # gSDE's log σ is the matrix below
+        if mean_clip is not None and key.startswith("mu."):  # SB3's Sequential(Linear, Hardtanh)
+            key = "mu.0." + key.removeprefix("mu.")
         state["actor." + key.replace("trunk.", "latent_pi.", 1)] = value.detach().cpu().clone()
+    if agent.sde_log_std is not None:
+        state["actor.log_std"] = agent.sde_log_std.detach().cpu().clone()
     for prefix, critic in (("critic", agent.critic), ("critic_target", agent.critic_target)):
         layers = critic.state_dict()
         num_layers = len(layers) // 2

@@ -102,10 +102,11 @@ def check_agent_state(
     log_alpha: torch.Tensor,
     obs_norm_state: dict[str, Any] | None,
     clamp_log_std: bool,
+    mean_clip: float | None = None,
 ) -> None:
     """ValueError for a saved agent state that `SACAgent.load_state_dict` could only partly
     apply: missing keys, other sizes, networks or optimizers of another layout, or an actor that
-    bounds log σ the other way (the same weights would act otherwise)."""
+    bounds log σ or clips μ otherwise (the same weights would act otherwise)."""
     required = ("obs_dim", "action_dim", *networks, "log_alpha", *optimizers, "num_updates")
     missing = [key for key in required if key not in state]
     if missing:
@@ -119,6 +120,19 @@ def check_agent_state(
     _check_obs_norm(state.get("obs_norm"), obs_norm_state)
     if clamps_log_std(state) != clamp_log_std:
         raise ValueError("checkpoint and config disagree on agent.clamp_log_std")
+    config = state.get("config")
+    saved_clip = config.get("mean_clip") if isinstance(config, dict) else None
+    if saved_clip != mean_clip:
+        raise ValueError(
+            f"checkpoint and config disagree on agent.mean_clip ({saved_clip} vs {mean_clip})"
+        )
+    sde_log_std = state.get("sde_log_std")
+    sde_shape = (networks["actor"].mu.in_features, dims[1])
+    if sde_log_std is not None and tuple(torch.as_tensor(sde_log_std).shape) != sde_shape:
+        raise ValueError(
+            f"checkpoint sde_log_std has shape {tuple(torch.as_tensor(sde_log_std).shape)}, "
+            f"expected {sde_shape}"
+        )
     log_alpha_shape = tuple(torch.as_tensor(state["log_alpha"]).shape)
     if log_alpha_shape != tuple(log_alpha.shape):
         raise ValueError(f"checkpoint log_alpha has shape {log_alpha_shape}")

@@ -101,4 +101,7 @@ class EvaluateConfig:
     video_episodes: int = 1
     output: Optional[str] = None  # report path; default: next to the checkpoint / model
     export_sb3: Optional[str] = None  # save the agent as an SB3 SAC zip instead of evaluating
+    # Write the policy as an ONNX graph (.onnx) instead of evaluating: tanh(mu), or with
+    # deterministic=false the policy given eps as a second input.
+    export_onnx: Optional[str] = None
     wandb: EvalWandbConfig = field(default_factory=EvalWandbConfig)

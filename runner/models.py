@@ -1,5 +1,6 @@
-"""Trained models in and out: a train.py checkpoint or an SB3 SAC zip as an agent and the env
-it acts in, and an agent exported as an SB3 SAC zip. Every unusable file is a one-line error.
+"""Trained models in and out: a train.py checkpoint or an SB3 SAC zip as an agent, the env it
+acts in and what training recorded, and an agent exported as an SB3 SAC zip. Every unusable file
+is a one-line error.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ def _spaces(spec: EnvSpec, obs_dim: int, action_dim: int, source: str) -> EnvSpa
     return spaces
 
 
+# What training recorded about a model: {"step": env steps, "eval_return_mean": the last
+# evaluation's mean return}, each None where the file does not say.
+History = Dict[str, Any]
+
+
 def load_checkpoint_agent(
     checkpoint: str, env: str | None = None
-) -> tuple[SACAgent, EnvSpec, Path]:
-    """Agent and env from a train.py checkpoint (a run dir or file): its config rebuilds the
-    same env and networks; `env` evaluates it on another env of the same sizes."""
+) -> tuple[SACAgent, EnvSpec, Path, History]:
+    """Agent, env and history from a train.py checkpoint (a run dir or file): its config
+    rebuilds the same env and networks; `env` evaluates it on another env of the same sizes."""
     path = resolve_checkpoint_path(checkpoint)
     try:
         payload = load_checkpoint(path)
@@ -79,11 +85,14 @@ def load_checkpoint_agent(
         agent.load_state_dict(state)
     except (ValueError, KeyError) as error:
         raise CheckpointError(f"{path}: {error}") from error
-    return agent, spec, path
+    last_eval = payload.get("eval") if isinstance(payload.get("eval"), dict) else {}
+    history = {"step": payload.get("step"), "eval_return_mean": last_eval.get("return_mean")}
+    return agent, spec, path, history
 
 
-def load_sb3_agent(sb3_model: str, env: str) -> tuple[SACAgent, EnvSpec, Path]:
-    """Agent from an SB3 SAC zip; the env is given (the zip stores none we can read safely)."""
+def load_sb3_agent(sb3_model: str, env: str) -> tuple[SACAgent, EnvSpec, Path, History]:
+    """Agent from an SB3 SAC zip; the env is given (the zip stores none we can read safely).
+    The history's step is SB3's num_timesteps; SB3 saves no evaluation in the zip."""
     path = Path(sb3_model).expanduser()
     spec = EnvSpec(env)
     try:
@@ -99,7 +108,7 @@ def load_sb3_agent(sb3_model: str, env: str) -> tuple[SACAgent, EnvSpec, Path]:
     refuse_other_action_bounds(sac, spaces, path, spec.id)
     # env_spaces gives the raw bounds: `predict` unscales to them as SB3's predict does.
     agent = load_sb3_sac(sac, spaces.action_low, spaces.action_high)
-    return agent, spec, path
+    return agent, spec, path, {"step": sac.num_timesteps, "eval_return_mean": None}
 
 
 def refuse_other_action_bounds(sac: SB3SAC, spaces: EnvSpaces, path: Path, env_id: str) -> None:
@@ -158,6 +167,13 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
         raise EvalError(f"cannot export to SB3: {error}") from error
     path = sb3_zip_path(path)
     cfg, alpha = agent.config, float(agent.alpha)
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": list(cfg.hidden_sizes),
+        "n_critics": cfg.num_critics,
+    }
+    gsde = agent.sde_log_std is not None  # an imported gSDE model goes back as one
+    if gsde:
+        policy_kwargs["clip_mean"] = cfg.mean_clip or 0.0  # 0: SB3's mu without Hardtanh
     # The raw env, not make_env's: SB3 rescales actions itself from the env's own bounds. Dict
     # observations of state vectors (DeepMind Control) flattened as in training, since SB3's
     # MlpPolicy takes a Box: such a zip's user wraps the env in FlattenObservation too.
@@ -174,7 +190,8 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
             gamma=cfg.gamma,
             target_entropy=agent.target_entropy,
             ent_coef=f"auto_{alpha}" if cfg.learn_alpha else alpha,
-            policy_kwargs={"net_arch": list(cfg.hidden_sizes), "n_critics": cfg.num_critics},
+            use_sde=gsde,
+            policy_kwargs=policy_kwargs,
         )
         model.policy.load_state_dict(policy_state)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ def validate_evaluate(cfg: EvaluateConfig) -> None:
     """evaluate.py's options: one source, and values that make sense together; an EvalError."""
     if (cfg.checkpoint is None) == (cfg.sb3_model is None):
         raise EvalError("give exactly one of checkpoint=<run dir or file> or sb3_model=<zip>")
-    for name in ("checkpoint", "sb3_model", "env", "output", "export_sb3"):
+    for name in ("checkpoint", "sb3_model", "env", "output", "export_sb3", "export_onnx"):
         if getattr(cfg, name) is not None and not str(getattr(cfg, name)).strip():
             # checkpoint= would read ./checkpoint.pt, output= write ./eval_report.json
             what = "an env id" if name == "env" else "a path"
@@ -101,9 +101,12 @@ def validate_evaluate(cfg: EvaluateConfig) -> None:
         raise EvalError(f"wandb.mode must be auto|online|offline|disabled, got {cfg.wandb.mode!r}")
     if cfg.video and cfg.video_episodes > cfg.episodes:  # videos are of the evaluated episodes
         raise EvalError(f"video_episodes={cfg.video_episodes} must be <= episodes={cfg.episodes}")
-    if cfg.export_sb3 is not None and (cfg.video or cfg.output is not None):
-        raise EvalError(
-            "export_sb3= only exports (no rollouts, report or video); evaluate in a second command"
-        )
+    if cfg.export_sb3 is not None and cfg.export_onnx is not None:
+        raise EvalError("give one of export_sb3= or export_onnx=, and export again for the other")
+    for name in ("export_sb3", "export_onnx"):
+        if getattr(cfg, name) is not None and (cfg.video or cfg.output is not None):
+            raise EvalError(
+                f"{name}= only exports (no rollouts, report or video); evaluate in a second command"
+            )
     if not 0 <= cfg.seed < 2**62:  # torch takes 64-bit seeds, gymnasium non-negative ones
         raise EvalError(f"seed must be in [0, 2**62), got {cfg.seed}")

@@ -1,4 +1,5 @@
-"""Tiny Gymnasium envs whose every number is known, shared by test_envs.py and test_evaluate.py."""
+"""Tiny Gymnasium envs whose every number is known, shared by test_envs.py and test_evaluate.py,
+and a Pendulum with asymmetric action bounds."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.classic_control.pendulum import PendulumEnv
 from gymnasium.vector import AutoresetMode
 
 
@@ -75,3 +77,25 @@ def counter_thunk(
 def sync_vector(thunks: Sequence[Callable[[], gym.Env]]) -> gym.vector.SyncVectorEnv:
     """A SyncVectorEnv with next-step autoreset, like make_vector_env builds."""
     return gym.vector.SyncVectorEnv(list(thunks), autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
+class AsymmetricPendulum(PendulumEnv):
+    """Pendulum whose torque is given in [-1, 3] and shifted by -1 into Pendulum's [-2, 2]:
+    the same task, with action bounds that are not symmetric about 0."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(render_mode=render_mode)
+        self.action_space = gym.spaces.Box(-1.0, 3.0, (1,), np.float32)
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        return super().step(np.asarray(action, np.float32) - 1.0)
+
+
+ASYMMETRIC_PENDULUM_ID = "SacTestEnvs/AsymmetricPendulum-v0"
+
+
+def register_asymmetric_pendulum() -> str:
+    """Register AsymmetricPendulum (200 steps, as Pendulum-v1) in this process; its id."""
+    if ASYMMETRIC_PENDULUM_ID not in gym.registry:
+        gym.register(ASYMMETRIC_PENDULUM_ID, AsymmetricPendulum, max_episode_steps=200)
+    return ASYMMETRIC_PENDULUM_ID

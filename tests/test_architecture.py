@@ -88,6 +88,11 @@ ANALYSIS_BANNED = {
     "runner", "stable_baselines3", "train", "evaluate", "aggregate", "benchmarks",
 }  # fmt: skip
 CLIS = {"train", "evaluate", "aggregate"}
+# examples/ show an exported policy running where neither torch nor this package is installed.
+EXAMPLES_BANNED = {
+    "torch", "agents", "envs", "configs", "runner", "analysis", "stable_baselines3", "wandb",
+    "hydra", "omegaconf", "train", "evaluate", "aggregate", "benchmarks",
+}  # fmt: skip
 
 
 def test_agents_import_only_torch_numpy_stdlib() -> None:
@@ -104,6 +109,10 @@ def test_configs_hold_only_the_schema() -> None:
 
 def test_analysis_reads_files_only() -> None:
     assert _violations(ROOT / "analysis", ANALYSIS_BANNED) == []
+
+
+def test_examples_need_neither_torch_nor_this_package() -> None:
+    assert _violations(ROOT / "examples", EXAMPLES_BANNED) == []
 
 
 def test_nothing_imports_a_cli() -> None:

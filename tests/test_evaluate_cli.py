@@ -183,7 +183,7 @@ def test_export_sb3_cli_zip_acts_as_the_checkpoint(run_dir: Path, tmp_path: Path
     assert "report:" not in result.stdout  # an export evaluates nothing
     assert list((tmp_path / "cwd").iterdir()) == []
     model = SAC.load(zip_path, device="cpu")
-    agent, _, _ = load_checkpoint_agent(str(run_dir))
+    agent, _, _, _ = load_checkpoint_agent(str(run_dir))
     assert (model.gamma, model.tau) == (agent.config.gamma, agent.config.tau)
     rng = np.random.default_rng(0)
     obs = rng.uniform([-1, -1, -8], [1, 1, 8], (100, 3)).astype(np.float32)
@@ -198,7 +198,7 @@ def test_matches_sb3_evaluate_policy(first: dict[str, Any], run_dir: Path) -> No
     DummyVecEnv.seed(0) seeds the first reset only, later resets continue the env's RNG: the
     same as evaluate.py's vector env with seed=0 and num_envs=1.
     """
-    agent, _, _ = load_checkpoint_agent(str(run_dir))
+    agent, _, _, _ = load_checkpoint_agent(str(run_dir))
     envs = DummyVecEnv([lambda: Monitor(gym.make("Pendulum-v1"))])
     envs.seed(0)
     returns, _ = evaluate_policy(agent, envs, n_eval_episodes=3, deterministic=True,

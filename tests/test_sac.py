@@ -696,3 +696,23 @@ def test_load_state_dict_refuses_another_log_std_bound() -> None:
     again.load_state_dict(older)
     with pytest.raises(ValueError, match="unknown class 'Gaussian'"):
         again.load_state_dict({**older, "actor_class": "Gaussian"})
+
+
+def test_mean_clip_bounds_the_mean_and_must_match_the_state() -> None:
+    """agent.mean_clip clips μ before tanh (SB3's gSDE actor); it trains on autograd only, and
+    a state saved with another clip is refused before anything changes."""
+    for bad, message in ((0.0, "must be > 0"), (float("nan"), "finite"), (True, "a number")):
+        with pytest.raises(ValueError, match=message):
+            make_config(update_backend="autograd", mean_clip=bad).validate()
+    with pytest.raises(ValueError, match="update_backend=autograd"):
+        make_config(mean_clip=2.0).validate()
+    clipped = make_agent(update_backend="autograd", mean_clip=0.1)
+    with torch.no_grad():
+        clipped.actor.mu.bias.fill_(5.0)
+    obs = np.zeros((4, OBS_DIM), np.float32)
+    np.testing.assert_allclose(clipped.act(obs, deterministic=True), np.tanh(0.1), rtol=1e-6)
+    agent = make_agent(update_backend="autograd")
+    before = params_of(agent.actor)
+    with pytest.raises(ValueError, match="disagree on agent.mean_clip"):
+        agent.load_state_dict(clipped.state_dict())
+    assert all_equal(params_of(agent.actor), before)

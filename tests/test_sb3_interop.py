@@ -25,7 +25,9 @@ from torch import nn
 from agents import SACAgent, SACConfig
 from agents.replay_buffer import Batch
 from agents.sb3 import SB3FormatError, load_sb3_sac, read_sb3_sac
+from configs.schema import EvaluateConfig
 from envs import env_spaces, flatten_state_dict
+from evaluate import run
 from runner.errors import EvalError
 from runner.models import EnvSpec, export_sb3
 
@@ -274,8 +276,6 @@ def _no_policy(path: Path) -> None:
         (_td3, "is not an SB3 SAC model: its policy is stable_baselines3.td3.policies.TD3Policy"),
         (_ppo, "is not an SB3 SAC model: its policy is "
                "stable_baselines3.common.policies.ActorCriticPolicy"),
-        (lambda p: _sac(p, use_sde=True, policy_kwargs={"net_arch": [8]}),
-         "SAC with gSDE (use_sde=True) is not supported"),
         (lambda p: _sac(p, policy_kwargs={"net_arch": [8], "activation_fn": nn.Tanh}),
          "only the default ReLU activation is supported"),
         (lambda p: _sac(p, policy_kwargs={"net_arch": {"pi": [8], "qf": [16]}}),
@@ -346,6 +346,117 @@ def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EvalError, match="normalize_obs=true cannot be exported"):
         export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "model.zip")
     assert not (tmp_path / "model.zip").exists()
+
+
+@pytest.fixture(scope="module")
+def gsde_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAC, Path]:
+    """A tiny SB3 SAC trained with gSDE (use_sde=True), as rl-baselines3-zoo trains Pendulum."""
+    model = SAC("MlpPolicy", "Pendulum-v1", use_sde=True, policy_kwargs={"net_arch": [32, 32]},
+                learning_starts=50, batch_size=32, seed=0, device="cpu")  # fmt: skip
+    model.learn(200)
+    path = tmp_path_factory.mktemp("gsde") / "sac_gsde_pendulum.zip"
+    model.save(path)
+    return model, path
+
+
+def test_gsde_model_evaluates_as_in_sb3(gsde_zip: tuple[SAC, Path], tmp_path: Path) -> None:
+    """evaluate.py on a gSDE zip reports SB3's evaluate_policy returns on the same seeds; the
+    noise's log σ matrix is kept and goes back into an SB3 export."""
+    model, path = gsde_zip
+    sb3_returns, _ = evaluate_policy(model, seeded_env(0), n_eval_episodes=5,
+                                     deterministic=True, return_episode_rewards=True)  # fmt: skip
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1", "episodes=5",
+         "seed=0", f"output={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(json.loads(out.read_text())["episode_returns"], sb3_returns,
+                               rtol=1e-6)  # fmt: skip
+
+    agent = load_sb3_sac(path)
+    assert agent.config.mean_clip == 2.0  # SB3's default clip_mean
+    torch.testing.assert_close(agent.sde_log_std, model.actor.log_std.detach(), atol=0, rtol=0)
+    back = SAC.load(export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "back"), device="cpu")
+    assert back.use_sde and back.actor.clip_mean == 2.0
+    torch.testing.assert_close(back.actor.log_std, model.actor.log_std, atol=0, rtol=0)
+    obs = observations().numpy()
+    np.testing.assert_allclose(back.predict(obs, deterministic=True)[0],
+                               model.predict(obs, deterministic=True)[0], atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize("clip_mean", [2.0, 0.5, 0.0], ids=["default", "0.5", "no clip"])
+def test_gsde_mean_clip_is_reproduced(tmp_path: Path, clip_mean: float) -> None:
+    """SB3's gSDE actor clips μ with Hardtanh(-clip_mean, clip_mean) before tanh (none for
+    clip_mean=0); with means beyond the clip, ignoring it would give other actions."""
+    model = SAC("MlpPolicy", "Pendulum-v1", use_sde=True, device="cpu", seed=0,
+                policy_kwargs={"net_arch": [16], "clip_mean": clip_mean})  # fmt: skip
+    mu = model.actor.mu[0] if clip_mean > 0 else model.actor.mu
+    with torch.no_grad():
+        mu.bias += 2.5  # means of about 2.5 ± 1
+    model.save(tmp_path / "gsde.zip")
+    agent = load_sb3_sac(tmp_path / "gsde.zip")
+    assert agent.config.mean_clip == (clip_mean or None)
+    obs = observations()
+    expected = model.predict(obs.numpy(), deterministic=True)[0]
+    np.testing.assert_allclose(agent.predict(obs.numpy())[0], expected, atol=1e-6)
+    with torch.no_grad():
+        unclipped = np.tanh(mu(model.actor.latent_pi(obs)).numpy()) * 2.0
+    assert bool(np.abs(unclipped - expected).max() > 0.01) is (clip_mean > 0)
+
+
+def test_gsde_stochastic_rollouts_are_refused(gsde_zip: tuple[SAC, Path], tmp_path: Path) -> None:
+    """SB3 draws gSDE's noise matrix once per rollout (and a loaded model keeps the one drawn
+    at construction): not reproduced, so refused with one line, in the CLI and in `act`."""
+    _, path = gsde_zip
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1",
+         "deterministic=false", f"output={out}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error_lines == [
+        "error: deterministic=false is not supported for an SB3 gSDE model: its "
+        "state-dependent noise is not reproduced"
+    ]  # fmt: skip
+    assert "Traceback" not in result.stderr and not out.exists()
+    agent = load_sb3_sac(path)
+    with pytest.raises(ValueError, match="stochastic actions are not supported for an SB3 gSDE"):
+        agent.act(observations().numpy(), deterministic=False)
+    again = SACAgent(3, 1, SACConfig(**agent.state_dict()["config"]))  # the state keeps it all
+    again.load_state_dict(agent.state_dict())
+    torch.testing.assert_close(again.sde_log_std, agent.sde_log_std, atol=0, rtol=0)
+    obs = observations().numpy()
+    np.testing.assert_array_equal(again.act(obs, True), agent.act(obs, True))
+
+
+@pytest.mark.parametrize("env_id", ["Pendulum-v1", "MountainCarContinuous-v0"])
+def test_zoo_gsde_models_evaluate_as_in_sb3(env_id: str, tmp_path: Path) -> None:
+    """rl-baselines3-zoo's trained SAC agents, both gSDE (DLR-RM/rl-trained-agents, MIT,
+    sac/<env>_1/<env>.zip at cd35bde), saved by SB3 0.x (tensors.pth) and 1.0 (a None
+    log_ent_coef beside a fixed ent_coef): evaluate.py reports evaluate_policy's returns."""
+    path = REPO / "tests" / "data" / f"zoo_sac_{env_id}.zip"
+    env = gym.make(env_id)
+    # Their pickled spaces and schedules need the gym and Python of 2020: given instead, as the
+    # zoo itself loads old models.
+    custom_objects = {"learning_rate": 0.0, "lr_schedule": lambda _: 0.0,
+                      "observation_space": env.observation_space,
+                      "action_space": env.action_space}  # fmt: skip
+    model = SAC.load(path, device="cpu", custom_objects=custom_objects)
+    envs = DummyVecEnv([lambda: Monitor(gym.make(env_id))])
+    envs.seed(0)
+    sb3_returns, sb3_lengths = evaluate_policy(model, envs, n_eval_episodes=5, deterministic=True,
+                                               return_episode_rewards=True)  # fmt: skip
+    report = run(EvaluateConfig(sb3_model=str(path), env=env_id, episodes=5, seed=0,
+                                output=str(tmp_path / "report.json")))  # fmt: skip
+    np.testing.assert_allclose(report["episode_returns"], sb3_returns, rtol=1e-6)
+    assert report["episode_lengths"] == sb3_lengths
+    assert report["return_mean"] > (-200 if env_id == "Pendulum-v1" else 90)  # trained agents
 
 
 def test_our_evaluate_names_the_sb3_vec_env_it_cannot_run() -> None:
