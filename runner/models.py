@@ -5,7 +5,6 @@ is a one-line error.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from agents.sb3 import SB3SAC, SB3FormatError, agent_to_sb3_state, load_sb3_sac,
 from agents.validation import clamps_log_std
 from envs import EnvSpaces, env_spaces, flatten_state_dict
 from runner.errors import EvalError
+from runner.reports import save_atomically
 
 
 @dataclass
@@ -194,16 +194,9 @@ def export_sb3(agent: SACAgent, spec: EnvSpec, path: str | Path) -> Path:
             policy_kwargs=policy_kwargs,
         )
         model.policy.load_state_dict(policy_state)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.zip")
-        try:
-            model.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)  # after a failed save or replace
+        return save_atomically(path, model.save, tmp_suffix=".tmp.zip")
     finally:
         env.close()
-    return path
 
 
 def sb3_zip_path(path: str | Path) -> Path:

@@ -13,7 +13,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from agents import SACAgent
 from envs import make_env
 from runner.errors import EvalError
 from runner.models import EnvSpec, History
-from runner.reports import check_writable
+from runner.reports import check_writable, save_atomically
 
 FORMAT = "sac-onnx-policy"  # metadata "format": how an earlier export is recognized
 FORMAT_VERSION = "1"
@@ -132,14 +131,7 @@ def export_onnx(
     finally:
         exporter_log.setLevel(level)
     program.model.metadata_props.update(_metadata(agent, spec, history, source, deterministic))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        program.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)  # after a failed save or replace
-    return path
+    return save_atomically(path, program.save)
 
 
 def _metadata(

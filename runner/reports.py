@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +52,24 @@ def report_path(output: str | None, source: Path, is_sb3_zip: bool) -> Path:
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Readers see the old file or the complete new one, never half a report."""
+    save_atomically(
+        path, lambda tmp: tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    )
+
+
+def save_atomically(path: Path, save: Callable[[Path], object], tmp_suffix: str = ".tmp") -> Path:
+    """`save(tmp)` writes a file beside `path`, which then replaces `path` in one rename: readers
+    see the old file or the complete new one (an SB3 zip, an ONNX graph, a report), and after
+    Ctrl-C or a full disk mid-write no stray temp file is left. `tmp_suffix` keeps a writer that
+    appends its own extension (SB3's .zip) from writing elsewhere."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + tmp_suffix)
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        save(tmp)
         os.replace(tmp, path)
-    finally:  # after Ctrl-C or a full disk mid-write, no stray .tmp
+    finally:
         tmp.unlink(missing_ok=True)
+    return path
 
 
 def format_table(report: dict[str, Any], max_rows: int = 20) -> str:

@@ -106,6 +106,22 @@ def test_fixed_ent_coef_and_three_critics(tmp_path: Path) -> None:
         torch.testing.assert_close(agent.critic(obs, actions), expected, atol=1e-5, rtol=0)
 
 
+def run_evaluate(*overrides: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """`python evaluate.py <overrides>` on one thread."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), *overrides],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+def evaluate_zip(path: Path, out: Path) -> None:
+    """`python evaluate.py sb3_model=<path> env=Pendulum-v1 episodes=5 seed=0`, report at out."""
+    result = run_evaluate(f"sb3_model={path}", "env=Pendulum-v1", "episodes=5", "seed=0",
+                          f"output={out}")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_evaluate_policy_parity(sb3_zip: tuple[SAC, Path], tmp_path: Path) -> None:
     """SB3's evaluate_policy on the SB3 model and on our imported agent, and evaluate.py on the
     zip, see the same 5 episodes from the same seed."""
@@ -118,13 +134,7 @@ def test_evaluate_policy_parity(sb3_zip: tuple[SAC, Path], tmp_path: Path) -> No
     np.testing.assert_allclose(our_returns, sb3_returns, rtol=1e-6)
 
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1", "episodes=5",
-         "seed=0", f"output={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    evaluate_zip(path, out)
     report = json.loads(out.read_text())
     assert report["sb3_model"] == str(path) and report["episode_lengths"] == [200] * 5
     # Monitor rounds episode returns to 6 decimals; SB3 keeps rewards as float32.
@@ -298,12 +308,8 @@ def test_rejects_what_is_not_an_sb3_sac_mlp(tmp_path: Path, make, message: str) 
 def test_cli_rejects_td3_zip_with_one_line(tmp_path: Path) -> None:
     _td3(tmp_path / "td3.zip")
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), f"sb3_model={tmp_path / 'td3.zip'}",
-         "env=Pendulum-v1", f"output={out}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+    result = run_evaluate(f"sb3_model={tmp_path / 'td3.zip'}", "env=Pendulum-v1",
+                          f"output={out}", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "Traceback" not in result.stderr
@@ -366,13 +372,7 @@ def test_gsde_model_evaluates_as_in_sb3(gsde_zip: tuple[SAC, Path], tmp_path: Pa
     sb3_returns, _ = evaluate_policy(model, seeded_env(0), n_eval_episodes=5,
                                      deterministic=True, return_episode_rewards=True)  # fmt: skip
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1", "episodes=5",
-         "seed=0", f"output={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    evaluate_zip(path, out)
     np.testing.assert_allclose(json.loads(out.read_text())["episode_returns"], sb3_returns,
                                rtol=1e-6)  # fmt: skip
 
@@ -412,12 +412,8 @@ def test_gsde_stochastic_rollouts_are_refused(gsde_zip: tuple[SAC, Path], tmp_pa
     at construction): not reproduced, so refused with one line, in the CLI and in `act`."""
     _, path = gsde_zip
     out = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"sb3_model={path}", "env=Pendulum-v1",
-         "deterministic=false", f"output={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+    result = run_evaluate(f"sb3_model={path}", "env=Pendulum-v1", "deterministic=false",
+                          f"output={out}")  # fmt: skip
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [
