@@ -26,7 +26,7 @@ from hydra.types import RunMode  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException  # noqa: E402
 
-from agents.checkpoint import CheckpointError  # noqa: E402
+from agents.checkpoint import CheckpointError, CheckpointWriteError  # noqa: E402
 from configs.schema import TrainConfig  # noqa: E402
 from envs import EnvError  # noqa: E402
 from runner.config_store import register_configs  # noqa: E402
@@ -72,7 +72,8 @@ def main(dict_cfg: DictConfig) -> float:
         summary = run_training(
             cfg, config_dict, run_dir, on_ready=lambda: save_hydra_files(run_dir, dict_cfg)
         )
-    except (ConfigError, EnvError, CheckpointError) as error:
+    # A checkpoint the disk would not take ends the run as bad input does: one line, exit 2.
+    except (ConfigError, EnvError, CheckpointError, CheckpointWriteError) as error:
         bad_input(str(error), run_dir)
     except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM; the loop said where it saved
         sys.exit(exit_status(error))

@@ -1,13 +1,16 @@
 """Checkpoint files: state_dicts plus the resolved config, never pickled objects.
 
-Writes are atomic (temp file, flushed and fsynced, then renamed), so a crash mid-save never
-corrupts the last good checkpoint; loads use `weights_only=True` and turn every failure into one
+Writes are atomic (temp file, flushed and fsynced, then renamed), so a crash or a full disk
+mid-save never touches the last good checkpoint; the last `keep` checkpoints stay on disk
+(checkpoint.pt, checkpoint.1.pt, ...). Loads check every entry's CRC-32 first (torch.load reads a
+bit-flipped tensor without complaint), use `weights_only=True`, and turn every failure into one
 clear error.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,28 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt, or not ours; one-line message."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint that could not be written (disk full, permission, I/O error); the previous
+    one is untouched. One-line message."""
+
+
+def older_checkpoint(path: Path, age: int) -> Path:
+    """The file that held `path`'s checkpoint `age` saves ago: checkpoint.1.pt for age 1."""
+    return path if age == 0 else path.with_name(f"{path.stem}.{age}{path.suffix}")
+
+
+def kept_checkpoints(run_dir: Path) -> list[Path]:
+    """The checkpoints a run dir keeps, newest first (checkpoint.pt, checkpoint.1.pt, ...)."""
+    newest, found, age = run_dir / FILENAME, [], 0
+    while True:
+        path = older_checkpoint(newest, age)
+        if path.is_file():
+            found.append(path)
+        elif age > 0:  # checkpoint.pt alone may be missing: a crash between a rotation's renames
+            return found
+        age += 1
+
+
 def resolve_checkpoint_path(path: str | Path) -> Path:
     """A run dir means its `checkpoint.pt`; a file path is taken as is."""
     path = Path(path).expanduser()
@@ -32,19 +57,38 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return path
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+def save_checkpoint(path: str | Path, payload: dict[str, Any], keep: int = 1) -> Path:
+    """Write `payload` to `path`; the checkpoint it replaces moves to checkpoint.1.pt, and so
+    on, `keep` files in all. A CheckpointWriteError leaves every existing file as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as file:
-        torch.save({"format": FORMAT, "version": VERSION, **payload}, file)
-        # On disk before the rename: after a power loss or a node's crash (a preempted cluster
-        # job) the rename must not point at data still in the page cache.
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new, never half
-    _fsync_dir(path.parent)  # the rename itself
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as file:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, file)
+            # On disk before the rename: after a power loss or a node's crash (a preempted
+            # cluster job) the rename must not point at data still in the page cache.
+            file.flush()
+            os.fsync(file.fileno())
+    except (OSError, RuntimeError) as error:  # torch reports a failed write as RuntimeError
+        tmp.unlink(missing_ok=True)  # a partial file would fill the disk further
+        raise CheckpointWriteError(f"cannot write {path}: {_write_reason(error)}") from error
+    try:
+        for age in range(keep - 1, 0, -1):  # the oldest first, so no rename overwrites a keeper
+            if older_checkpoint(path, age - 1).is_file():
+                os.replace(older_checkpoint(path, age - 1), older_checkpoint(path, age))
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new, never half
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointWriteError(f"cannot write {path}: {_write_reason(error)}") from error
+    _fsync_dir(path.parent)  # the renames themselves
     return path
+
+
+def _write_reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror} (errno {error.errno})"
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -77,9 +121,30 @@ def load_error_reason(error: Exception) -> str:
     return f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
 
 
+def verify_checkpoint(path: Path) -> None:
+    """A CheckpointError naming `path` if the file is truncated or any byte of it changed.
+
+    torch.save writes a zip archive with a CRC-32 per entry, but torch.load never checks them:
+    a flipped bit in a tensor loads as a wrong weight. zipfile's testzip does check them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except zipfile.BadZipFile as error:  # truncated (no central directory) or not a zip at all
+        raise CheckpointError(f"{path} is corrupt or not a checkpoint: {error}") from error
+    except Exception as error:  # noqa: BLE001 - a broken entry header fails in many ways
+        reason = load_error_reason(error)
+        raise CheckpointError(f"{path} is corrupt or not a checkpoint: {reason}") from error
+    if damaged is not None:
+        raise CheckpointError(
+            f"{path} is corrupt or not a checkpoint: the checksum of its entry {damaged} differs "
+            "(the file changed after it was written)"
+        )
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Load and check a checkpoint written by `save_checkpoint`."""
     path = resolve_checkpoint_path(path)
+    verify_checkpoint(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     # Any exception: garbage bytes reach the unpickler's internals, which raise IndexError,

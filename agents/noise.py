@@ -78,3 +78,23 @@ class ColoredNoise:
         eps = self.buffer[rows, :, self.position].astype(np.float32)
         self.position += 1
         return eps
+
+    def state_dict(self) -> dict[str, object]:
+        """Where each env is in its sequence, the sequences and the RNG: a resumed run goes on
+        with the very eps the uninterrupted one would have drawn."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "buffer": self.buffer.copy(),
+            "position": self.position.copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        buffer, position = np.asarray(state["buffer"]), np.asarray(state["position"])
+        if buffer.shape != self.buffer.shape or position.shape != self.position.shape:
+            raise ValueError(
+                f"noise state for {buffer.shape} (envs, action dims, length), this run has "
+                f"{self.buffer.shape}"
+            )
+        self.rng.bit_generator.state = state["rng"]
+        self.buffer[...] = buffer
+        self.position[...] = position

@@ -46,6 +46,10 @@ class ExplorationConfig:
 class CheckpointConfig:
     every: int = 0  # env steps between checkpoints; 0 = only at the end
     save_buffer: bool = True  # include the replay buffer, needed for an exact resume
+    keep: int = 2  # checkpoints kept (checkpoint.pt, checkpoint.1.pt, ...): a damaged newest one
+    # leaves resume=auto the one before
+    on_error: str = "stop"  # a checkpoint that cannot be written (disk full): stop the run (the
+    # previous checkpoint stays intact), or warn and train on
 
 
 @dataclass

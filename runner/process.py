@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import warnings
 from typing import Any
 
@@ -30,6 +31,46 @@ def interrupt_on_sigterm(signum: int, frame: Any) -> None:
 
 def install_sigterm_handler() -> None:
     signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+
+
+class StopAtStepEnd:
+    """While active, Ctrl-C and SIGTERM wait for the training step under way to end: `check()`,
+    called between steps, then raises KeyboardInterrupt or Terminated as the signal would have.
+
+    A checkpoint saved between steps holds a consistent state (the buffer, the counters, the envs
+    and the observation acted on all of one step), which is what makes a resume exact. A second
+    signal interrupts at once, for a step that hangs (an env stuck in its simulator). Signals
+    can be caught only in the main thread; elsewhere they keep their handlers.
+    """
+
+    def __init__(self) -> None:
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopAtStepEnd:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._hold)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _hold(self, signum: int, frame: Any) -> None:
+        if self.pending is not None:
+            self._raise(signum)
+        self.pending = signum
+
+    def check(self) -> None:
+        if self.pending is not None:
+            self._raise(self.pending)
+
+    @staticmethod
+    def _raise(signum: int) -> None:
+        if signum == signal.SIGTERM:
+            raise Terminated(f"signal {signum}")
+        raise KeyboardInterrupt
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:

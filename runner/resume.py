@@ -28,7 +28,8 @@ AUTO = "auto"  # resume=auto: the run dir's own checkpoint if it has one, else a
 # difference means the dir holds another experiment's run.
 FREE_TO_CHANGE = (
     "resume", "total_steps", "torch_threads", "progress", "device", "compile", "log_every",
-    "eval.video", "checkpoint.every", "wandb.",
+    "eval.video", "checkpoint.every", "checkpoint.keep", "checkpoint.on_error",
+    "wandb.",
 )  # fmt: skip
 
 

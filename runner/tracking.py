@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.schema import TrainConfig, WandbConfig
+from runner.reports import save_atomically
 
 
 def has_wandb_credentials() -> bool:
@@ -59,6 +60,26 @@ def init_wandb(
         name=name,
         settings=wandb.Settings(init_timeout=settings.init_timeout, silent=True),
     )
+
+
+def drop_rows_after(metrics_path: Path, step: int) -> int:
+    """Remove the metrics.jsonl rows past `step`: a run resumed in its own dir from a checkpoint
+    at `step` logs those steps again (they were written after that checkpoint, before a hard
+    kill or from a damaged newer one). Returns how many rows went."""
+    if not metrics_path.is_file():
+        return 0
+    lines = metrics_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if _row_step(line) <= step]
+    if len(kept) < len(lines):
+        save_atomically(metrics_path, lambda tmp: tmp.write_text("".join(kept), encoding="utf-8"))
+    return len(lines) - len(kept)
+
+
+def _row_step(line: str) -> float:
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):  # a line cut short by a kill mid-write
+        return float("inf")
 
 
 class RunLogger:

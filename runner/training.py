@@ -19,9 +19,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.checkpoint import FILENAME, load_checkpoint, save_checkpoint
+from agents.checkpoint import (
+    FILENAME,
+    CheckpointWriteError,
+    load_checkpoint,
+    resolve_checkpoint_path,
+    save_checkpoint,
+)
 from configs.schema import TrainConfig
-from envs import EnvError, TransitionTracker, env_spaces, make_vector_env, record_video
+from envs import EnvError, env_spaces, make_vector_env, record_video
+from envs.snapshot import SnapshotUnsupported
 from envs.evaluation import evaluate
 from runner.build import build_agent, build_buffer, build_noise, choose_device
 from runner.errors import memory_error
@@ -36,9 +43,11 @@ from runner.resume import (
     reset_seed,
     restore,
 )
+from runner.process import StopAtStepEnd
+from runner.rollout import Rollout
 from runner.run_dir import refuse_used_run_dir
-from runner.tracking import RunLogger
-from runner.validation import validate
+from runner.tracking import RunLogger, drop_rows_after
+from runner.validation import validate, warn_about_wasted_settings
 
 
 def crossed(step: int, previous: int, every: int) -> bool:
@@ -53,12 +62,7 @@ class Trainer:
         validate(cfg)
         self.cfg, self.config_dict, self.run_dir = cfg, config_dict, run_dir
         refuse_used_run_dir(run_dir, cfg.resume)
-        if cfg.learning_starts >= cfg.total_steps:  # legal (data collection), rarely meant
-            print(
-                f"warning: learning_starts={cfg.learning_starts} >= total_steps="
-                f"{cfg.total_steps}: no gradient update will run",
-                file=sys.stderr,
-            )
+        warn_about_wasted_settings(cfg)
         resumed = load_checkpoint(cfg.resume) if cfg.resume else None  # fail before any work
         if cfg.torch_threads is not None:
             # Measured (2-core CPU, 256x256, batch 256): 2 threads 5.4 ms/update, 1 thread 7.3 ms;
@@ -75,6 +79,11 @@ class Trainer:
         self.last_eval: dict[str, Any] | None = None
         self.last_eval_step = -1
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
+        self._mid_step = False  # True while a step changes the state (a save then is inexact)
+        self._unsnapshotable: str | None = None  # why the envs cannot be saved, once known
+        self.resume_kind: str | None = None  # exact or new_episodes, for a resumed run
+        self._saved_rollout = None if resumed is None else resumed.get("rollout")
+        self._why_no_rollout = None if resumed is None else resumed.get("rollout_missing")
         if resumed is not None:
             assert cfg.resume is not None
             self.progress = restore(
@@ -89,18 +98,80 @@ class Trainer:
         except BaseException:
             self.envs.close()
             raise
+        self.rollout = Rollout(self.envs, self.noise)
 
     # -- checkpoints and evaluation
 
-    def save(self, filename: str = FILENAME, with_buffer: bool | None = None) -> Path:
-        """Write a checkpoint; `with_buffer=False` gives a small model file (best.pt, model.pt)."""
+    def save(
+        self, filename: str = FILENAME, with_buffer: bool | None = None, final: bool = False
+    ) -> Path | None:
+        """Write a checkpoint; `with_buffer=False` gives a small model file (best.pt, model.pt).
+
+        A write that fails (disk full, I/O error) leaves the previous file intact; then, unless
+        `final`, checkpoint.on_error=warn says so and returns None, and stop raises.
+        """
+        cfg = self.cfg
         if with_buffer is None:
-            with_buffer = self.cfg.checkpoint.save_buffer
+            with_buffer = cfg.checkpoint.save_buffer
         buffer = self.buffer if with_buffer else None
         payload = checkpoint_payload(
             self.config_dict, self.progress, self.agent, buffer, self.np_rng, self.last_eval
         )
-        return save_checkpoint(self.run_dir / filename, payload)
+        if with_buffer:  # only a checkpoint to resume from needs the envs' state
+            payload |= self._rollout_payload()
+        keep = cfg.checkpoint.keep if filename == FILENAME else 1
+        try:
+            return save_checkpoint(self.run_dir / filename, payload, keep)
+        except CheckpointWriteError as error:
+            step = self.progress.step
+            if final or cfg.checkpoint.on_error == "stop":
+                raise CheckpointWriteError(
+                    f"{error}; the run stopped at step {step} and kept its previous checkpoint "
+                    "(resume=auto continues from it)"
+                ) from error
+            print(
+                f"warning: {error}; at step {step} the previous file is kept and training goes "
+                "on (checkpoint.on_error=warn)",
+                file=sys.stderr,
+            )
+            return None
+
+    def _rollout_payload(self) -> dict[str, Any]:
+        """The acting state for an exact resume, or why the checkpoint goes without it."""
+        if self._mid_step:
+            return {"rollout": None, "rollout_missing": "the checkpoint was saved mid-step"}
+        if self._unsnapshotable is None:
+            try:
+                return {"rollout": self.rollout.state_dict(), "rollout_missing": None}
+            except SnapshotUnsupported as error:
+                self._unsnapshotable = f"the envs' state cannot be saved: {error}"
+                print(
+                    f"warning: {self._unsnapshotable}; a run resumed from this run's "
+                    "checkpoints starts new episodes",
+                    file=sys.stderr,
+                )
+        return {"rollout": None, "rollout_missing": self._unsnapshotable}
+
+    def _begin_episodes(self) -> None:
+        """Where the loop starts acting: a resumed run continues the saved episodes, exactly,
+        when its checkpoint holds them and they fit these envs; otherwise new episodes begin."""
+        cfg, why = self.cfg, self._why_no_rollout or "the checkpoint holds no env state"
+        if self._saved_rollout is not None:
+            try:
+                self.rollout.load_state_dict(self._saved_rollout)
+                self.resume_kind = "exact"
+                return
+            except (SnapshotUnsupported, ValueError, KeyError, TypeError) as error:
+                why = f"its env state does not fit this run: {error}"
+        eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
+        self.rollout.start(reset_seed(cfg.seed, self.progress.step, eval_seed, spread))
+        if cfg.resume:
+            self.resume_kind = "new_episodes"
+            print(
+                f"resumed with new episodes ({why}); from here on the run differs from an "
+                "uninterrupted one",
+                file=sys.stderr,
+            )
 
     # -- loop
 
@@ -132,17 +203,13 @@ class Trainer:
         as if total_steps were reached (benchmarks/ times windows and solve clocks this way, on
         this very loop rather than a copy of it).
         """
-        cfg, progress = self.cfg, self.progress
+        cfg, progress, rollout = self.cfg, self.progress, self.rollout
         if cfg.resume:
             carry_best_model(cfg.resume, self.run_dir, cfg.env.id, progress)
-        tracker = TransitionTracker(cfg.num_envs)
-        eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
-        obs, _ = self.envs.reset(seed=reset_seed(cfg.seed, progress.step, eval_seed, spread))
-        self._observe(obs)
-        ended = np.zeros(cfg.num_envs, dtype=bool)  # which envs' previous step ended an episode
+        self._begin_episodes()
+        self._observe(rollout.obs)
         start_step, start_time = progress.step, time.perf_counter()
         self._interval = (progress.step, start_time)
-        metrics: dict[str, torch.Tensor] = {}
         bar = tqdm(
             total=cfg.total_steps,
             initial=progress.step,
@@ -151,38 +218,22 @@ class Trainer:
             disable=None if cfg.progress else True,
         )
         try:
-            while progress.step < cfg.total_steps:
-                action = self._act(obs)
-                next_obs, reward, terminated, truncated, info = self.envs.step(action)
-                transitions = tracker.step(obs, action, reward, next_obs, terminated, truncated)
-                self._observe(next_obs)  # observation statistics learn from training data only
-                self.buffer.add(*transitions)
-                if self.noise is not None:
-                    # Next-step autoreset: the step after an episode's end only resets (its action
-                    # is ignored); the new episode's first action takes a new sequence's first eps.
-                    self.noise.reset(ended)
-                    ended = terminated | truncated
-                obs = next_obs
-                previous, progress.step = progress.step, progress.step + cfg.num_envs
-                bar.update(cfg.num_envs)
-                self._log_episodes(info, logger, bar)
-                # Per key, the latest value: with actor_update_every > 1 the update of a
-                # logging step may be a critic-only one, which has no actor or alpha metrics.
-                metrics.update(self._update())
-                if crossed(progress.step, previous, cfg.log_every):
-                    self._log_train(metrics, logger)
-                if crossed(progress.step, previous, cfg.eval.every):
-                    self._log_eval(logger)
-                if crossed(progress.step, previous, cfg.checkpoint.every):
-                    self.save()
-                if on_step is not None and on_step(progress.step):
-                    break
+            with StopAtStepEnd() as stop:
+                while progress.step < cfg.total_steps:
+                    stop.check()  # Ctrl-C or SIGTERM stop here, between steps
+                    self._step(bar, logger)
+                    if crossed(progress.step, progress.step - cfg.num_envs, cfg.checkpoint.every):
+                        self.save()
+                    if on_step is not None and on_step(progress.step):
+                        break
+                stop.check()
             bar.close()
             wall_time = time.perf_counter() - start_time
             # Inside the try: a failing final eval or video still leaves the checkpoint.
             if self.last_eval_step != progress.step:
                 self._log_eval(logger)  # the summary always reports the final policy
-            checkpoint = self.save()
+            checkpoint = self.save(final=True)
+            assert checkpoint is not None  # a final save raises rather than returns None
             self._log_models(logger)
         except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
@@ -190,8 +241,40 @@ class Trainer:
             raise
         return self._summary(wall_time, (progress.step - start_step) / wall_time, checkpoint)
 
+    def _step(self, bar: tqdm, logger: RunLogger) -> None:
+        """One env step of every sub-env, its transitions stored, the updates owed, and the logs
+        and evaluation due; a save from inside it (a crash) holds no env state."""
+        cfg, progress, rollout = self.cfg, self.progress, self.rollout
+        self._mid_step = True
+        action = self._act(rollout.obs)
+        next_obs, reward, terminated, truncated, info = self.envs.step(action)
+        ended_before = rollout.tracker.resetting  # the sub-envs that only reset in this step
+        transitions = rollout.tracker.step(
+            rollout.obs, action, reward, next_obs, terminated, truncated
+        )
+        self._observe(next_obs)  # observation statistics learn from training data only
+        self.buffer.add(*transitions)
+        if self.noise is not None:
+            # Next-step autoreset: the step after an episode's end only resets (its action is
+            # ignored); the new episode's first action takes a new sequence's first eps.
+            self.noise.reset(ended_before)
+        rollout.obs = next_obs
+        previous, progress.step = progress.step, progress.step + cfg.num_envs
+        bar.update(cfg.num_envs)
+        self._log_episodes(info, logger, bar)
+        # Per key, the latest value: with actor_update_every > 1 the update of a logging step
+        # may be a critic-only one, which has no actor or alpha metrics.
+        rollout.metrics.update(self._update())
+        self._mid_step = False  # the evaluation and logs below change no state of the run
+        if crossed(progress.step, previous, cfg.log_every):
+            self._log_train(rollout.metrics, logger)
+        if crossed(progress.step, previous, cfg.eval.every):
+            self._log_eval(logger)
+
     def _save_on_the_way_out(self, error: BaseException) -> None:
         """The checkpoint of a run stopped by Ctrl-C, SIGTERM or a crash, and where it went."""
+        if isinstance(error, CheckpointWriteError):  # the previous checkpoint is the last word
+            return
         if isinstance(error, KeyboardInterrupt):
             what = "interrupted"
         elif isinstance(error, SystemExit):  # submitit's requeue on a time-out or preemption
@@ -200,7 +283,7 @@ class Trainer:
             what = "stopped by an error"
         step = self.progress.step
         try:
-            print(f"{what} at step {step}; checkpoint: {self.save()}", file=sys.stderr)
+            print(f"{what} at step {step}; checkpoint: {self.save(final=True)}", file=sys.stderr)
         except Exception as save_error:  # noqa: BLE001 - report the original error
             print(f"{what} at step {step}; checkpoint failed: {save_error}", file=sys.stderr)
 
@@ -224,6 +307,7 @@ class Trainer:
             "updates": self.agent.num_updates,
             "torch_threads": torch.get_num_threads(),
             "resumed_from": cfg.resume,
+            "resume_kind": self.resume_kind,
             "checkpoint": str(checkpoint),
         }
 
@@ -363,12 +447,20 @@ def run_training(
             return summary
         cfg = replace(cfg, resume=auto_resume_source(run_dir, config_dict))
     trainer = Trainer(cfg, config_dict, run_dir)
-    if on_ready is not None:
-        try:
+    try:
+        if on_ready is not None:
             on_ready()
-        except BaseException:
-            trainer.close()
-            raise
+        if cfg.resume and resolve_checkpoint_path(cfg.resume).parent.resolve() == run_dir.resolve():
+            dropped = drop_rows_after(run_dir / "metrics.jsonl", trainer.progress.step)
+            if dropped:
+                print(
+                    f"metrics.jsonl: dropped {dropped} rows logged after step "
+                    f"{trainer.progress.step}, which this run takes again",
+                    file=sys.stderr,
+                )
+    except BaseException:
+        trainer.close()
+        raise
     try:
         logger = RunLogger(run_dir, cfg, config_dict)
     except BaseException:

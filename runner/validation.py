@@ -5,6 +5,7 @@ and for evaluate.py (two model sources, num_envs above episodes: an EvalError)."
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -26,6 +27,12 @@ def validate(cfg: TrainConfig) -> None:
     ):
         if value < 0:
             raise ConfigError(f"{name} must be >= 0, got {value}")
+    if cfg.checkpoint.keep < 1:
+        raise ConfigError(f"checkpoint.keep must be >= 1, got {cfg.checkpoint.keep}")
+    if cfg.checkpoint.on_error not in ("stop", "warn"):
+        raise ConfigError(
+            f"checkpoint.on_error must be stop or warn, got {cfg.checkpoint.on_error!r}"
+        )
     for key in ("max_episode_steps", "render_mode"):  # set by the training loop itself
         if key in cfg.env.kwargs:
             where = "env.max_episode_steps" if key == "max_episode_steps" else "eval.video=true"
@@ -64,6 +71,26 @@ def validate(cfg: TrainConfig) -> None:
         cfg.agent.validate()
     except ValueError as error:
         raise ConfigError(str(error)) from error
+
+
+def warn_about_wasted_settings(cfg: TrainConfig) -> None:
+    """Legal settings that are rarely meant, each named in one `warning:` line."""
+    warnings = []
+    if cfg.learning_starts >= cfg.total_steps:  # legal (data collection), rarely meant
+        acting = (
+            "uniform random actions" if cfg.exploration.uniform_warmup else "the untrained policy"
+        )
+        warnings.append(
+            f"learning_starts={cfg.learning_starts} >= total_steps={cfg.total_steps}: no "
+            f"gradient update will run, the whole run acts with {acting}"
+        )
+    if cfg.agent.buffer_size < cfg.agent.batch_size:
+        warnings.append(
+            f"agent.buffer_size={cfg.agent.buffer_size} < agent.batch_size="
+            f"{cfg.agent.batch_size}: every batch repeats transitions (sampled with replacement)"
+        )
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def check_wandb_importable(mode: str) -> None:

@@ -1,0 +1,85 @@
+"""The acting side of the training loop between two env steps, and its checkpoint form.
+
+Between steps the loop holds: the vector env (simulators, RNGs, time limits, episode
+statistics, autoreset flags), the observation the next action is for, which sub-envs only
+reset on the next step (that step stores no transition), the exploration noise, and the
+latest update metrics (logged on their schedule). A checkpoint holding all of them resumes
+exactly: on the same machine, the resumed run takes the steps the uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from agents.noise import ColoredNoise
+from envs import TransitionTracker
+from envs.snapshot import SnapshotUnsupported, restore_vector_env, snapshot_vector_env
+
+
+class Rollout:
+    """What the next env step starts from; `state_dict()` raises SnapshotUnsupported for an
+    env whose state cannot be read out."""
+
+    def __init__(self, envs: gym.vector.VectorEnv, noise: ColoredNoise | None) -> None:
+        self.envs, self.noise = envs, noise
+        self.tracker = TransitionTracker(envs.num_envs)
+        self.obs = np.empty(0, dtype=np.float32)  # set by start() or load_state_dict()
+        self.metrics: dict[str, torch.Tensor] = {}
+
+    def start(self, seed: int) -> None:
+        """New episodes in every sub-env, the first seeded `seed`, the others seed + i."""
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.tracker.reset()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "envs": to_tensors(snapshot_vector_env(self.envs)),
+            "obs": torch.from_numpy(self.obs.copy()),
+            "resetting": torch.from_numpy(self.tracker.resetting.copy()),
+            "noise": None if self.noise is None else to_tensors(self.noise.state_dict()),
+            # Cloned: an update may write its metrics into tensors it reuses.
+            "metrics": {key: value.detach().clone() for key, value in self.metrics.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved state; SnapshotUnsupported (or ValueError) when it does not fit
+        this run's envs or noise, before anything is changed but the envs."""
+        if (state["noise"] is None) != (self.noise is None):
+            raise SnapshotUnsupported("the checkpoint's exploration noise differs from this run's")
+        restore_vector_env(self.envs, to_numpy(state["envs"]))
+        if self.noise is not None:
+            self.noise.load_state_dict(to_numpy(state["noise"]))
+        self.obs = state["obs"].numpy().copy()
+        self.tracker.resetting = state["resetting"].numpy().copy()
+        self.metrics = dict(state["metrics"])
+
+
+def to_tensors(value: Any) -> Any:
+    """numpy arrays and scalars inside dicts and lists as tensors (a checkpoint is loaded with
+    weights_only=True, which refuses numpy objects); everything else as it is."""
+    if isinstance(value, dict):
+        return {key: to_tensors(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_tensors(item) for item in value)
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise SnapshotUnsupported(f"an env holds an array of {array.dtype} values")
+        return torch.from_numpy(array.copy())
+    return value
+
+
+def to_numpy(value: Any) -> Any:
+    """The inverse of `to_tensors`; a 0-d tensor comes back as a numpy scalar of its dtype."""
+    if isinstance(value, dict):
+        return {key: to_numpy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(to_numpy(item) for item in value)
+    if isinstance(value, torch.Tensor):
+        array = value.numpy().copy()
+        return array[()] if array.ndim == 0 else array
+    return value
