@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from agents import SACAgent
-from agents.checkpoint import FILENAME, CheckpointError, load_checkpoint, resolve_checkpoint_path
+from agents.checkpoint import (
+    CheckpointError,
+    kept_checkpoints,
+    load_checkpoint,
+    resolve_checkpoint_path,
+    verify_checkpoint,
+)
 from agents.replay_buffer import ReplayBuffer
 from configs import CONFIG_DIR
 from runner.errors import ConfigError
@@ -214,12 +220,24 @@ def refuse_other_settings(run_dir: Path, config_dict: dict[str, Any]) -> None:
 
 
 def auto_resume_source(run_dir: Path, config_dict: dict[str, Any]) -> str | None:
-    """resume=auto: the run dir's own checkpoint, when it has one and the same settings; None
-    starts fresh (a dir that holds a run but no checkpoint is then refused as usual)."""
-    if not (run_dir / FILENAME).is_file():
+    """resume=auto: the run dir's newest intact checkpoint, when it has one and the same
+    settings; None starts fresh (a dir that holds a run but no checkpoint is then refused as
+    usual). A damaged checkpoint (truncated, bit-flipped) is named and the one before taken."""
+    kept = kept_checkpoints(run_dir)
+    if not kept:
         return None
     refuse_other_settings(run_dir, config_dict)
-    return str(run_dir)
+    for path in kept:
+        try:
+            verify_checkpoint(path)
+        except CheckpointError as error:
+            print(f"resume=auto: {error}; trying the checkpoint before it", file=sys.stderr)
+            continue
+        return str(path)
+    raise CheckpointError(
+        f"resume=auto: no intact checkpoint in {run_dir} ({', '.join(p.name for p in kept)} are "
+        "damaged); move the run dir's files away to train it again from the start"
+    )
 
 
 def finished_summary(

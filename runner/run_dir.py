@@ -30,9 +30,9 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
     if not found:
         return
     existing = run_dir / FILENAME
-    if resume and existing.exists():
-        try:
-            if resolve_checkpoint_path(resume).resolve() == existing.resolve():
+    if resume:
+        try:  # this dir's checkpoint.pt, or an older one it keeps (checkpoint.1.pt)
+            if resolve_checkpoint_path(resume).resolve().parent == run_dir.resolve():
                 return
         except CheckpointError:
             pass  # reported by load_checkpoint, with its own message

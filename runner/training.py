@@ -28,10 +28,11 @@ from agents.checkpoint import (
 )
 from configs.schema import TrainConfig
 from envs import EnvError, env_spaces, make_vector_env, record_video
-from envs.snapshot import SnapshotUnsupported
 from envs.evaluation import evaluate
+from envs.snapshot import SnapshotUnsupported
 from runner.build import build_agent, build_buffer, build_noise, choose_device
 from runner.errors import memory_error
+from runner.process import StopAtStepEnd
 from runner.resume import (
     AUTO,
     Progress,
@@ -43,7 +44,6 @@ from runner.resume import (
     reset_seed,
     restore,
 )
-from runner.process import StopAtStepEnd
 from runner.rollout import Rollout
 from runner.run_dir import refuse_used_run_dir
 from runner.tracking import RunLogger, drop_rows_after
