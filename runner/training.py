@@ -222,7 +222,9 @@ class Trainer:
                 while progress.step < cfg.total_steps:
                     stop.check()  # Ctrl-C or SIGTERM stop here, between steps
                     self._step(bar, logger)
-                    if crossed(progress.step, progress.step - cfg.num_envs, cfg.checkpoint.every):
+                    every, step = cfg.checkpoint.every, progress.step
+                    # At total_steps the final save follows at once; keep no copy of it.
+                    if crossed(step, step - cfg.num_envs, every) and step < cfg.total_steps:
                         self.save()
                     if on_step is not None and on_step(progress.step):
                         break

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,15 @@ TINY = [  # a few hundred steps of a small agent: seconds, not minutes
 
 
 def run_train(
-    run_dir: Path, *overrides: str, check: bool = True, env: dict[str, str] | None = None
+    run_dir: Path,
+    *overrides: str,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess:
     """`python train.py hydra.run.dir=<run_dir> <overrides>`, W&B's files beside the run dir;
-    with `check`, a nonzero exit fails the test with the end of its stderr."""
+    with `check`, a nonzero exit fails the test with the end of its stderr; `preexec_fn` runs
+    in the child before train.py (e.g. to set a resource limit)."""
     env = {
         **os.environ,
         "WANDB_DIR": str(run_dir.parent),
@@ -50,6 +55,7 @@ def run_train(
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=preexec_fn,
     )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
