@@ -34,13 +34,15 @@ def install_sigterm_handler() -> None:
 
 
 class StopAtStepEnd:
-    """While active, Ctrl-C and SIGTERM wait for the training step under way to end: `check()`,
-    called between steps, then raises KeyboardInterrupt or Terminated as the signal would have.
+    """While active, Ctrl-C, SIGTERM and a cluster's time-out signal wait for the training step
+    under way to end: `check()`, called between steps, then acts as the signal would have
+    (KeyboardInterrupt, Terminated, or the handler that was installed for it: submitit's
+    requeue on SIGUSR2).
 
     A checkpoint saved between steps holds a consistent state (the buffer, the counters, the envs
     and the observation acted on all of one step), which is what makes a resume exact. A second
-    signal interrupts at once, for a step that hangs (an env stuck in its simulator). Signals
-    can be caught only in the main thread; elsewhere they keep their handlers.
+    signal acts at once, for a step that hangs (an env stuck in its simulator). Signals can be
+    caught only in the main thread; elsewhere they keep their handlers.
     """
 
     def __init__(self) -> None:
@@ -48,9 +50,13 @@ class StopAtStepEnd:
         self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopAtStepEnd:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.previous[signum] = signal.signal(signum, self._hold)
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self._hold)
+        usr2 = getattr(signal, "SIGUSR2", None)  # not on Windows
+        if usr2 is not None and callable(signal.getsignal(usr2)):  # e.g. submitit's requeue
+            self.previous[usr2] = signal.signal(usr2, self._hold)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -59,18 +65,19 @@ class StopAtStepEnd:
 
     def _hold(self, signum: int, frame: Any) -> None:
         if self.pending is not None:
-            self._raise(signum)
+            self._act(signum, frame)
         self.pending = signum
 
     def check(self) -> None:
         if self.pending is not None:
-            self._raise(self.pending)
+            self._act(self.pending, None)
 
-    @staticmethod
-    def _raise(signum: int) -> None:
+    def _act(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGTERM:
             raise Terminated(f"signal {signum}")
-        raise KeyboardInterrupt
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.previous[signum](signum, frame)
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:

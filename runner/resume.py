@@ -17,6 +17,7 @@ import torch
 
 from agents import SACAgent
 from agents.checkpoint import (
+    FILENAME,
     CheckpointError,
     kept_checkpoints,
     load_checkpoint,
@@ -233,7 +234,7 @@ def auto_resume_source(run_dir: Path, config_dict: dict[str, Any]) -> str | None
         except CheckpointError as error:
             print(f"resume=auto: {error}; trying the checkpoint before it", file=sys.stderr)
             continue
-        return str(path)
+        return str(run_dir) if path.name == FILENAME else str(path)
     raise CheckpointError(
         f"resume=auto: no intact checkpoint in {run_dir} ({', '.join(p.name for p in kept)} are "
         "damaged); move the run dir's files away to train it again from the start"

@@ -157,7 +157,7 @@ def test_sigkill_at_a_random_moment_then_resume_auto_ends_as_the_straight_run(
     """No save on SIGKILL: resume=auto takes the last periodic checkpoint, drops the metrics
     rows written after it, and ends as the run that was never killed."""
     overrides = [
-        *TINY, "total_steps=2500", "checkpoint.every=100", "log_every=100", "eval.every=500",
+        *TINY, "total_steps=1500", "checkpoint.every=100", "log_every=100", "eval.every=500",
         "torch_threads=1", "progress=false",
     ]  # fmt: skip
     straight, killed = tmp_path / "straight", tmp_path / "killed"

@@ -172,6 +172,7 @@ def test_submitit_job_sent_the_timeout_signal_is_requeued_and_resumes(tmp_path: 
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["total_steps"] == 2000 and summary["resumed_from"] == str(run_dir)
     assert summary["updates"] == 2000 - 100  # no update lost or repeated across the requeue
+    assert summary["resume_kind"] == "exact"  # the signal waited for the step to end
 
     metrics = (run_dir / "metrics.jsonl").read_bytes()
     finish(sweep(sweep_dir, *overrides))  # a re-run of the finished sweep: a no-op
