@@ -165,6 +165,7 @@ class Trainer:
                 why = f"its env state does not fit this run: {error}"
         eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
         self.rollout.start(reset_seed(cfg.seed, self.progress.step, eval_seed, spread))
+        self._observe(self.rollout.obs)  # (a continued episode's observation was, when it came)
         if cfg.resume:
             self.resume_kind = "new_episodes"
             print(
@@ -203,11 +204,10 @@ class Trainer:
         as if total_steps were reached (benchmarks/ times windows and solve clocks this way, on
         this very loop rather than a copy of it).
         """
-        cfg, progress, rollout = self.cfg, self.progress, self.rollout
+        cfg, progress = self.cfg, self.progress
         if cfg.resume:
             carry_best_model(cfg.resume, self.run_dir, cfg.env.id, progress)
         self._begin_episodes()
-        self._observe(rollout.obs)
         start_step, start_time = progress.step, time.perf_counter()
         self._interval = (progress.step, start_time)
         bar = tqdm(

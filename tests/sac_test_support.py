@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,24 @@ def tiny_config(**changes: object) -> TrainConfig:
         progress=False,
     )
     return TrainConfig(**(fields | changes))
+
+
+def train_in_process(
+    cfg: TrainConfig, run_dir: Path, on_step: Callable[[int], bool] | None = None
+) -> dict[str, Any]:
+    """A Trainer's run into `run_dir` (created), its config saved in the checkpoints as
+    train.py saves the composed one; returns the summary."""
+    from runner.tracking import RunLogger  # here: the other helpers need no runner import
+    from runner.training import Trainer
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, asdict(cfg), run_dir)
+    logger = RunLogger(run_dir, cfg, {})
+    try:
+        return trainer.train(logger, on_step)
+    finally:
+        logger.close({})
+        trainer.close()
 
 
 def read_wandb_records(run_file: Path) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ import math
 import signal
 import sys
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from sac_test_support import REPO, one_torch_thread
+from sac_test_support import REPO, one_torch_thread, train_in_process
 
 from agents.checkpoint import kept_checkpoints, load_checkpoint
 from configs import CONFIG_DIR
@@ -28,8 +27,6 @@ from configs.schema import TrainConfig
 from runner.config_store import register_configs
 from runner.errors import ConfigError
 from runner.hydra_errors import one_line, run_cli
-from runner.tracking import RunLogger
-from runner.training import Trainer
 from runner.validation import validate
 
 register_configs()
@@ -183,13 +180,7 @@ def test_random_valid_configs_train_to_the_end(
     cfg: TrainConfig = OmegaConf.to_object(config)
     run_dir = tmp_path_factory.mktemp("run")
     with one_torch_thread(), contextlib.redirect_stderr(io.StringIO()):
-        trainer = Trainer(cfg, asdict(cfg), run_dir)
-        logger = RunLogger(run_dir, cfg, {})
-        try:
-            summary = trainer.train(logger)
-        finally:
-            logger.close({})
-            trainer.close()
+        summary = train_in_process(cfg, run_dir)
     steps = summary["total_steps"]
     assert cfg.total_steps <= steps < cfg.total_steps + cfg.num_envs
     assert math.isfinite(summary["eval_return_mean"])

@@ -10,7 +10,7 @@ import errno
 import json
 import os
 import resource
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sac_test_support import TINY, run_train, tiny_config
+from sac_test_support import TINY, run_train, tiny_config, train_in_process
 
 import agents.checkpoint as checkpoint_module
 from agents.checkpoint import (
@@ -29,8 +29,6 @@ from agents.checkpoint import (
     save_checkpoint,
 )
 from configs.schema import CheckpointConfig
-from runner.tracking import RunLogger
-from runner.training import Trainer
 
 PAYLOAD = {"weights": torch.arange(4096, dtype=torch.float32), "step": 1}
 
@@ -125,17 +123,6 @@ def test_a_flipped_weight_and_a_truncated_file_are_refused(tmp_path: Path) -> No
         load_checkpoint(path)
 
 
-def _train(cfg: Any, run_dir: Path) -> dict[str, Any]:
-    run_dir.mkdir(exist_ok=True)
-    trainer = Trainer(cfg, asdict(cfg), run_dir)
-    logger = RunLogger(run_dir, cfg, {})
-    try:
-        return trainer.train(logger)
-    finally:
-        logger.close({})
-        trainer.close()
-
-
 def _fail_checkpoint_writes_at(monkeypatch: pytest.MonkeyPatch, steps: set[int]) -> None:
     save = checkpoint_module.torch.save
 
@@ -152,14 +139,14 @@ def test_on_error_warn_trains_on_and_stop_stops_with_the_previous_checkpoint(
 ) -> None:
     _fail_checkpoint_writes_at(monkeypatch, {200})
     warn = tiny_config(checkpoint=CheckpointConfig(every=100, on_error="warn"))
-    summary = _train(warn, tmp_path / "warn")
+    summary = train_in_process(warn, tmp_path / "warn")
     err = capsys.readouterr().err
     assert summary["total_steps"] == 300 and load_checkpoint(tmp_path / "warn")["step"] == 300
     assert err.count("warning: cannot write") == 1
     assert "No space left on device (errno 28); at step 200 the previous file is kept" in err
     stop = replace(warn, checkpoint=CheckpointConfig(every=100, on_error="stop"))
     with pytest.raises(CheckpointWriteError, match="the run stopped at step 200"):
-        _train(stop, tmp_path / "stop")
+        train_in_process(stop, tmp_path / "stop")
     assert "checkpoint failed" not in capsys.readouterr().err  # no second try on the way out
     assert [load_checkpoint(p)["step"] for p in kept_checkpoints(tmp_path / "stop")] == [100]
 

@@ -22,8 +22,16 @@ import pytest
 import torch
 from fake_envs import register_asymmetric_pendulum
 from optional_extras import require_extra
-from sac_test_support import REPO, TINY, one_torch_thread, run_train, tiny_config
+from sac_test_support import (
+    REPO,
+    TINY,
+    one_torch_thread,
+    run_train,
+    tiny_config,
+    train_in_process,
+)
 
+from agents import SACConfig
 from agents.checkpoint import load_checkpoint
 from configs.schema import CheckpointConfig, EnvConfig, EvalConfig, ExplorationConfig
 from envs import make_vector_env
@@ -81,17 +89,6 @@ def test_envs_whose_state_is_unknown_are_refused_by_name() -> None:
         async_envs.close()
 
 
-def _train(cfg: Any, run_dir: Path, on_step: Any = None) -> dict[str, Any]:
-    run_dir.mkdir(exist_ok=True)
-    trainer = Trainer(cfg, asdict(cfg), run_dir)
-    logger = RunLogger(run_dir, cfg, {})
-    try:
-        return trainer.train(logger, on_step)
-    finally:
-        logger.close({})
-        trainer.close()
-
-
 def _flat_tensors(state: Any, prefix: str = "") -> dict[str, torch.Tensor]:
     if isinstance(state, torch.Tensor):
         return {prefix: state}
@@ -121,12 +118,14 @@ def _assert_same_run(straight: Path, resumed: Path) -> None:
 
 @pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v5"])
 def test_a_run_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path, env_id: str) -> None:
-    """Two envs, colored noise, evals and logs on their schedules; SIGTERM at step 300 of 600."""
+    """Two envs, colored noise, observation statistics, evals and logs on their schedules;
+    SIGTERM at step 300 of 600."""
     if env_id == "Hopper-v5":
         require_extra("mujoco")
     assert threading.current_thread() is threading.main_thread()  # where signals are caught
     cfg = tiny_config(
         env=EnvConfig(id=env_id),
+        agent=SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=True),
         total_steps=600,
         num_envs=2,
         eval=EvalConfig(every=200, episodes=1),
@@ -141,11 +140,11 @@ def test_a_run_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path, env_id: st
         return False
 
     with one_torch_thread():
-        expected = _train(cfg, straight)
+        expected = train_in_process(cfg, straight)
         with pytest.raises(Terminated):
-            _train(cfg, stopped, sigterm_at_300)
+            train_in_process(cfg, stopped, sigterm_at_300)
         assert load_checkpoint(stopped)["step"] == 300  # saved between steps 300 and 302
-        resumed = _train(replace(cfg, resume=str(stopped)), stopped)
+        resumed = train_in_process(replace(cfg, resume=str(stopped)), stopped)
     assert resumed["resume_kind"] == "exact" and expected["resume_kind"] is None
     assert resumed["eval_returns"] == expected["eval_returns"]
     _assert_same_run(straight, stopped)
@@ -209,7 +208,7 @@ def test_a_checkpoint_saved_mid_step_resumes_with_new_episodes(tmp_path: Path, c
     saved = load_checkpoint(tmp_path)
     assert saved["rollout"] is None and "mid-step" in saved["rollout_missing"]
     capsys.readouterr()
-    resumed = _train(replace(cfg, resume=str(tmp_path)), tmp_path)
+    resumed = train_in_process(replace(cfg, resume=str(tmp_path)), tmp_path)
     assert resumed["resume_kind"] == "new_episodes"
     assert (
         "resumed with new episodes (the checkpoint was saved mid-step)" in capsys.readouterr().err
@@ -222,10 +221,12 @@ def test_an_env_that_cannot_be_snapshotted_warns_once_and_resumes_with_new_episo
     cfg = tiny_config(
         env=EnvConfig(id=register_asymmetric_pendulum()), checkpoint=CheckpointConfig(every=100)
     )
-    _train(cfg, tmp_path / "first")
+    train_in_process(cfg, tmp_path / "first")
     err = capsys.readouterr().err
     assert err.count("warning: the envs' state cannot be saved") == 1, err  # 3 saves, 1 line
     assert "AsymmetricPendulum" in err
-    resumed = _train(replace(cfg, resume=str(tmp_path / "first"), total_steps=400), tmp_path / "b")
+    resumed = train_in_process(
+        replace(cfg, resume=str(tmp_path / "first"), total_steps=400), tmp_path / "b"
+    )
     assert resumed["resume_kind"] == "new_episodes"
     assert "resumed with new episodes (the envs' state cannot be saved" in capsys.readouterr().err
