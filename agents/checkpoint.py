@@ -2,9 +2,9 @@
 
 Writes are atomic (temp file, flushed and fsynced, then renamed), so a crash or a full disk
 mid-save never touches the last good checkpoint; the last `keep` checkpoints stay on disk
-(checkpoint.pt, checkpoint.1.pt, ...). Loads check every entry's CRC-32 first (torch.load reads a
-bit-flipped tensor without complaint), use `weights_only=True`, and turn every failure into one
-clear error.
+(checkpoint.pt, checkpoint.1.pt, ...). Each file carries a SHA-256 of itself, checked before every
+load (torch.load reads a bit-flipped tensor without complaint); loads use `weights_only=True`
+and turn every failure into one clear error.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from agents import checksum
 
 FORMAT = "sac-checkpoint"
 VERSION = 1
@@ -66,9 +68,10 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], keep: int = 1) ->
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as file:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, file)
+        checksum.seal(tmp)
+        with open(tmp, "rb+") as file:
             # On disk before the rename: after a power loss or a node's crash (a preempted
             # cluster job) the rename must not point at data still in the page cache.
-            file.flush()
             os.fsync(file.fileno())
     except (OSError, RuntimeError) as error:  # torch reports a failed write as RuntimeError
         tmp.unlink(missing_ok=True)  # a partial file would fill the disk further
@@ -124,11 +127,19 @@ def load_error_reason(error: Exception) -> str:
 def verify_checkpoint(path: Path) -> None:
     """A CheckpointError naming `path` if the file is truncated or any byte of it changed.
 
-    torch.save writes a zip archive with a CRC-32 per entry, but torch.load never checks them:
-    a flipped bit in a tensor loads as a wrong weight. zipfile's testzip does check them."""
+    Checked against the SHA-256 sealed into the file when it was written (agents/checksum.py);
+    a checkpoint written before seals existed gets zipfile's check of its entries' CRC-32s."""
     try:
+        if checksum.is_sealed(path):
+            checksum.check(path)
+            return
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
+    except checksum.SealBroken as error:
+        raise CheckpointError(
+            f"{path} is corrupt or not a checkpoint: {error} (the file changed after it was "
+            "written)"
+        ) from error
     except zipfile.BadZipFile as error:  # truncated (no central directory) or not a zip at all
         raise CheckpointError(f"{path} is corrupt or not a checkpoint: {error}") from error
     except Exception as error:  # noqa: BLE001 - a broken entry header fails in many ways

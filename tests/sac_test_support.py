@@ -31,6 +31,12 @@ TINY = [  # a few hundred steps of a small agent: seconds, not minutes
 ]
 
 
+def examples(count: int) -> int:
+    """A property's example count in CI, times PROPERTY_EXAMPLES_SCALE when that is set (a
+    longer local run: PROPERTY_EXAMPLES_SCALE=10 python -m pytest tests/test_*properties.py)."""
+    return count * int(os.environ.get("PROPERTY_EXAMPLES_SCALE", "1"))
+
+
 def run_train(
     run_dir: Path,
     *overrides: str,

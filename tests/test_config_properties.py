@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from sac_test_support import REPO, one_torch_thread, train_in_process
+from sac_test_support import REPO, examples, one_torch_thread, train_in_process
 
 from agents.checkpoint import kept_checkpoints, load_checkpoint
 from configs import CONFIG_DIR
@@ -83,7 +83,7 @@ def _refusal(key: str, value: Any) -> tuple[str, str]:
     raise AssertionError(f"{key}={value!r} was accepted")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(INVALID)
 def test_any_invalid_value_is_refused_in_one_line_naming_its_key(invalid: tuple[str, Any]) -> None:
     key, value = invalid
@@ -122,7 +122,7 @@ def _run_train_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(INVALID)
 def test_train_py_refuses_invalid_values_with_exit_2_and_one_line(
     tmp_path_factory: pytest.TempPathFactory, invalid: tuple[str, Any]
@@ -166,7 +166,7 @@ VALID = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALID)
 def test_random_valid_configs_train_to_the_end(
     tmp_path_factory: pytest.TempPathFactory, values: dict[str, Any]

@@ -7,9 +7,11 @@ falls back to the newest intact one."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import resource
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sac_test_support import TINY, run_train, tiny_config, train_in_process
+from sac_test_support import TINY, examples, run_train, tiny_config, train_in_process
 
 import agents.checkpoint as checkpoint_module
 from agents.checkpoint import (
@@ -92,7 +94,7 @@ def test_the_last_keep_checkpoints_stay(tmp_path: Path) -> None:
     assert kept_checkpoints(tmp_path) == [tmp_path / "checkpoint.1.pt"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(position=st.floats(0.0, 1.0, exclude_max=True), bit=st.integers(0, 7))
 def test_any_flipped_bit_is_refused_or_harmless(tmp_path_factory: Any, position, bit) -> None:
     """One flipped bit anywhere in the file: the load refuses it in one line naming the file,
@@ -110,16 +112,40 @@ def test_any_flipped_bit_is_refused_or_harmless(tmp_path_factory: Any, position,
     assert torch.equal(loaded["weights"], PAYLOAD["weights"]) and loaded["step"] == 1
 
 
-def test_a_flipped_weight_and_a_truncated_file_are_refused(tmp_path: Path) -> None:
+def test_a_flipped_weight_a_flipped_header_and_a_truncated_file_are_refused(
+    tmp_path: Path,
+) -> None:
     path = save_checkpoint(tmp_path / "checkpoint.pt", PAYLOAD)
     content = path.read_bytes()
+
+    def refused_with(changed: bytes) -> str:
+        path.write_bytes(changed)
+        with pytest.raises(CheckpointError) as raised:
+            load_checkpoint(path)
+        return str(raised.value)
+
     weights = PAYLOAD["weights"].numpy().tobytes()
     at = content.index(weights[4000:4016]) + 5  # inside the tensor's bytes
+    flipped = content[:at] + bytes([content[at] ^ 0x04]) + content[at + 1 :]
+    assert "its SHA-256 differs" in refused_with(flipped)
+    # The MS-DOS directory flag in the tensor's central-directory entry: every CRC-32 still
+    # holds, but torch.load would read the tensor as uninitialized memory.
+    entry = content.rindex(b"PK\x01\x02", 0, content.rindex(b"data/0"))
+    flag = entry + 38  # the entry's external attributes
+    flipped = content[:flag] + bytes([content[flag] ^ 0x10]) + content[flag + 1 :]
+    assert zipfile.ZipFile(io.BytesIO(flipped)).testzip() is None
+    assert "its SHA-256 differs" in refused_with(flipped)
+    assert "is corrupt or not a checkpoint" in refused_with(content[: len(content) // 2])
+
+
+def test_a_checkpoint_written_before_seals_is_checked_by_its_crcs(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    torch.save({"format": "sac-checkpoint", "version": 1, **PAYLOAD}, path)
+    assert load_checkpoint(path)["step"] == 1
+    content = path.read_bytes()
+    at = content.index(PAYLOAD["weights"].numpy().tobytes()[4000:4016]) + 5
     path.write_bytes(content[:at] + bytes([content[at] ^ 0x04]) + content[at + 1 :])
     with pytest.raises(CheckpointError, match=r"checksum of its entry .*data/0 differs"):
-        load_checkpoint(path)
-    path.write_bytes(content[: len(content) // 2])
-    with pytest.raises(CheckpointError, match="is corrupt or not a checkpoint"):
         load_checkpoint(path)
 
 

@@ -10,6 +10,7 @@ from fake_envs import counter_thunk, sync_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sac_test_support import examples
 from torch.distributions import Normal
 from torch.distributions.transforms import TanhTransform
 
@@ -34,7 +35,7 @@ def gaussians(draw: st.DrawFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return matrix(MEANS), matrix(LOG_STDS), matrix(st.floats(-6.0, 6.0))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(gaussians(), st.integers(0, 2**31))
 def test_samples_are_actions_with_finite_log_probs(gaussian, seed: int) -> None:
     mean, log_std, _ = gaussian
@@ -45,7 +46,7 @@ def test_samples_are_actions_with_finite_log_probs(gaussian, seed: int) -> None:
     assert action.shape == mean.shape and log_prob.shape == mean.shape[:1]
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(gaussians())
 def test_log_prob_equals_torch_distributions(gaussian) -> None:
     """log pi(tanh(u)) for u = mean + std * eps, against Normal + TanhTransform in float64."""
@@ -110,12 +111,12 @@ class ReplayBufferMachine(RuleBasedStateMachine):
 
 
 ReplayBufferMachine.TestCase.settings = settings(
-    max_examples=200, stateful_step_count=25, deadline=None
+    max_examples=examples(200), stateful_step_count=25, deadline=None
 )
 TestReplayBufferInvariants = ReplayBufferMachine.TestCase
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     schedules=st.lists(
         st.tuples(st.none() | st.integers(1, 6), st.none() | st.integers(1, 6)),
