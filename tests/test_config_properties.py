@@ -122,7 +122,7 @@ def _run_train_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(INVALID)
 def test_train_py_refuses_invalid_values_with_exit_2_and_one_line(
     tmp_path_factory: pytest.TempPathFactory, invalid: tuple[str, Any]
@@ -166,7 +166,7 @@ VALID = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALID)
 def test_random_valid_configs_train_to_the_end(
     tmp_path_factory: pytest.TempPathFactory, values: dict[str, Any]
