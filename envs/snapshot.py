@@ -5,8 +5,9 @@ episode statistics and the vector env's autoreset flags.
 Gymnasium has no state API (envs are free to keep state anywhere), so the snapshot knows the
 parts it takes and refuses the rest: `SnapshotUnsupported` names what it does not know, and the
 caller falls back to fresh episodes. Known: the wrappers `make_env` adds, the continuous classic
-control envs (their state is a few numbers) and Gymnasium's MuJoCo envs (their `MjData`).
-Box2D worlds and dm_control's envs cannot be read out this way and are refused.
+control envs (their state is a few numbers), Gymnasium's MuJoCo envs (their `MjData`) and
+DeepMind Control's through shimmy (an `MjData`, the task's RandomState and step counter). Box2D
+worlds cannot be read out this way and are refused.
 
 Everything returned is numpy arrays and Python scalars, so a checkpoint can store it as tensors.
 """
@@ -99,7 +100,7 @@ def _restore_env(env: gym.Env, state: dict[str, Any]) -> None:
             env._previous_data = None
         env = env.env
     if state["rng"] is not None:
-        env.np_random.bit_generator.state = state["rng"]
+        _restore_rng(env, state["rng"])
     _restore_core(env, state["core"])
 
 
@@ -114,32 +115,101 @@ def _wrapper_fields(wrapper: gym.Wrapper) -> tuple[str, ...]:
 
 def _rng_state(env: gym.Env) -> dict[str, Any] | None:
     rng = env._np_random  # None until the env is seeded or asks for its generator
-    return None if rng is None else rng.bit_generator.state
+    if rng is None:
+        return None
+    if isinstance(rng, np.random.RandomState):  # shimmy's dm_control envs: the task's own
+        return {"random_state": list(rng.get_state())}
+    return rng.bit_generator.state
+
+
+def _restore_rng(env: gym.Env, state: dict[str, Any]) -> None:
+    """Into the env's own generator object when it is of the saved kind (others may hold it),
+    else a new one of that kind (an env that was never seeded has none yet)."""
+    rng = env._np_random
+    if "random_state" in state:
+        if not isinstance(rng, np.random.RandomState):
+            rng = env._np_random = np.random.RandomState()
+        rng.set_state(tuple(state["random_state"]))
+        return
+    if not isinstance(rng, np.random.Generator) or (
+        type(rng.bit_generator).__name__ != state["bit_generator"]
+    ):
+        rng = env._np_random = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    rng.bit_generator.state = state
+
+
+KINDS = {
+    "gymnasium.envs.classic_control": "classic_control",
+    "gymnasium.envs.mujoco": "mujoco",
+    "shimmy.dm_control_compatibility": "dm_control",
+}
 
 
 def _kind(env: gym.Env) -> str:
     module = type(env).__module__
-    if module.startswith("gymnasium.envs.mujoco"):
-        return "mujoco"
-    if module.startswith("gymnasium.envs.classic_control"):
-        return "classic_control"
+    for prefix, kind in KINDS.items():
+        if module.startswith(prefix):
+            return kind
     raise SnapshotUnsupported(
-        f"{type(env).__module__}.{type(env).__name__} (only classic control and MuJoCo envs "
-        "can be saved mid-episode)"
+        f"{type(env).__module__}.{type(env).__name__} (only classic control, MuJoCo and "
+        "DeepMind Control envs can be saved mid-episode)"
     )
 
 
 def _core_state(env: gym.Env) -> dict[str, Any]:
-    if _kind(env) == "classic_control":
-        # Their whole state is numbers and arrays in attributes (Pendulum: state, last_u).
-        return {
-            name: _copy(value)
-            for name, value in vars(env).items()
-            if isinstance(value, np.ndarray | Number) and not name.startswith("_")
-        }
+    kind = _kind(env)
+    if kind == "classic_control":  # their whole state: numbers and arrays (Pendulum: state, u)
+        return _numbers(env)
+    if kind == "mujoco":
+        return _mujoco_state(env.unwrapped.model, env.unwrapped.data)
+    inner = env._env  # dm_control's Environment: its physics is an MjData too
+    return {
+        "physics": _mujoco_state(inner.physics.model.ptr, inner.physics.data.ptr),
+        "steps": {"_step_count": inner._step_count, "_reset_next_step": inner._reset_next_step},
+        "task": _numbers(inner.task),
+        "task_random": list(inner.task.random.get_state()),  # a numpy RandomState
+    }
+
+
+def _restore_core(env: gym.Env, state: dict[str, Any]) -> None:
+    kind = _kind(env)
+    if kind == "classic_control":
+        _set_numbers(env, state)
+    elif kind == "mujoco":
+        _restore_mujoco(env.unwrapped.model, env.unwrapped.data, state)
+    else:
+        inner = env._env
+        model, data = inner.physics.model.ptr, inner.physics.data.ptr
+        _restore_mujoco(model, data, state["physics"])
+        if getattr(inner.physics, "legacy_step", False):
+            import mujoco
+
+            # dm_control steps as mj_step2 then mj_step1, so that between steps the data holds
+            # mj_step1's results for the current state (contacts and constraints included, which
+            # the restore above cannot size); the next mj_step2 reads them.
+            mujoco.mj_step1(model, data)
+        _set_numbers(inner, state["steps"])
+        _set_numbers(inner.task, state["task"])
+        inner.task.random.set_state(tuple(state["task_random"]))
+
+
+def _numbers(owner: object) -> dict[str, Any]:
+    """An object's attributes that hold numbers or arrays, the private ones too."""
+    return {
+        name: _copy(value)
+        for name, value in vars(owner).items()
+        if isinstance(value, np.ndarray | Number)
+    }
+
+
+def _set_numbers(owner: object, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        setattr(owner, name, _copy(value))
+
+
+def _mujoco_state(model: Any, data: Any) -> dict[str, Any]:
     import mujoco  # present: a MuJoCo env was built
 
-    model, data = env.unwrapped.model, env.unwrapped.data
     integration = np.empty(mujoco.mj_stateSize(model, mujoco.mjtState.mjSTATE_INTEGRATION))
     mujoco.mj_getState(model, data, integration, mujoco.mjtState.mjSTATE_INTEGRATION)
     # Beside the integration state, the quantities mj_forward computed during the last step:
@@ -154,14 +224,9 @@ def _core_state(env: gym.Env) -> dict[str, Any]:
     return {"integration": integration, "derived": derived}
 
 
-def _restore_core(env: gym.Env, state: dict[str, Any]) -> None:
-    if _kind(env) == "classic_control":
-        for name, value in state.items():
-            setattr(env, name, _copy(value))
-        return
+def _restore_mujoco(model: Any, data: Any, state: dict[str, Any]) -> None:
     import mujoco
 
-    model, data = env.unwrapped.model, env.unwrapped.data
     for name, value in state["derived"].items():
         target = getattr(data, name)
         # Arrays sized by the last step's contacts and constraints may differ in size here; the

@@ -47,13 +47,19 @@ def _steps(envs: gym.vector.VectorEnv, actions: np.ndarray) -> list[tuple]:
 
 
 @pytest.mark.parametrize(
-    "env_id", ["Pendulum-v1", "MountainCarContinuous-v0", "Hopper-v5", "Ant-v5"]
-)
+    "env_id",
+    [
+        "Pendulum-v1", "MountainCarContinuous-v0", "Hopper-v5", "Ant-v5",
+        "dm_control/walker-walk-v0",
+    ],
+)  # fmt: skip
 def test_a_restored_env_takes_the_same_steps(env_id: str) -> None:
     """Through the checkpoint form (tensors) and into envs reset elsewhere and stepped on.
     Ant reads its torso position before stepping: that needs MjData's derived arrays too."""
     if env_id.endswith("-v5"):
         require_extra("mujoco")
+    if env_id.startswith("dm_control/"):
+        require_extra("dm_control")
     rng = np.random.default_rng(0)
     original, restored = make_vector_env(env_id, 2), make_vector_env(env_id, 2)
     try:
