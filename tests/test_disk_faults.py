@@ -182,13 +182,15 @@ def _limit_file_size(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-def test_a_real_write_past_the_file_size_limit_stops_the_run_in_one_line(tmp_path: Path) -> None:
-    """The kernel refuses the checkpoint's write (EFBIG, as a full quota would): exit 2, one
-    `error:` line, the previous checkpoint intact, and resume=auto continues from it later."""
+def test_a_full_disk_then_a_damaged_checkpoint_through_train_py(tmp_path: Path) -> None:
+    """The kernel refuses a checkpoint's write (EFBIG, as a full quota would): exit 2, one
+    `error:` line, the previous checkpoints intact. Then the newest is damaged: resume= of it
+    is refused by name, and resume=auto passes over it to the one before and finishes."""
     run = tmp_path / "run"
     overrides = [*TINY, "checkpoint.every=100"]
-    run_train(run, *overrides)
-    before = (run / "checkpoint.pt").read_bytes()
+    run_train(run, *overrides)  # checkpoints at 300 (checkpoint.pt) and 200 (checkpoint.1.pt)
+    newest = run / "checkpoint.pt"
+    before = newest.read_bytes()
     limited = run_train(
         run,
         *overrides,
@@ -201,27 +203,17 @@ def test_a_real_write_past_the_file_size_limit_stops_the_run_in_one_line(tmp_pat
     assert limited.returncode == 2, limited.stderr[-2000:]
     assert "Traceback" not in limited.stderr
     assert limited.stderr.rstrip().splitlines()[-1] == (
-        f"error: cannot write {run / 'checkpoint.pt'}: File too large (errno 27); the run "
-        "stopped at step 400 and kept its previous checkpoint (resume=auto continues from it)"
+        f"error: cannot write {newest}: File too large (errno 27); the run stopped at step 400 "
+        "and kept its previous checkpoint (resume=auto continues from it)"
     )
-    assert (run / "checkpoint.pt").read_bytes() == before
-    run_train(run, *overrides, "total_steps=600", "resume=auto")
-    assert json.loads((run / "summary.json").read_text())["total_steps"] == 600
+    assert newest.read_bytes() == before
+    assert [load_checkpoint(p)["step"] for p in kept_checkpoints(run)] == [300, 200]
 
-
-def test_resume_auto_falls_back_past_a_damaged_checkpoint(tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    overrides = [*TINY, "checkpoint.every=100"]
-    run_train(run, *overrides)  # checkpoints at 300 (checkpoint.pt) and 200 (checkpoint.1.pt)
-    newest = run / "checkpoint.pt"
-    newest.write_bytes(newest.read_bytes()[:-100])
+    newest.write_bytes(before[:-100])
     refused = run_train(tmp_path / "other", *overrides, f"resume={newest}", check=False)
     assert refused.returncode == 2
-    assert (
-        refused.stderr.rstrip()
-        .splitlines()[-1]
-        .startswith(f"error: {newest} is corrupt or not a checkpoint")
-    )
+    last_line = refused.stderr.rstrip().splitlines()[-1]
+    assert last_line.startswith(f"error: {newest} is corrupt or not a checkpoint")
     result = run_train(run, *overrides, "total_steps=400", "resume=auto")
     assert f"resume=auto: {newest} is corrupt" in result.stderr
     assert "resumed from" in result.stderr and "at step 200" in result.stderr
