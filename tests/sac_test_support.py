@@ -88,7 +88,7 @@ def train_in_process(
 ) -> dict[str, Any]:
     """A Trainer's run into `run_dir` (created), its config saved in the checkpoints as
     train.py saves the composed one; returns the summary."""
-    from runner.tracking import RunLogger  # here: the other helpers need no runner import
+    from runner.tracking import RunLogger  # here: the rest of this module needs no runner
     from runner.training import Trainer
 
     run_dir.mkdir(parents=True, exist_ok=True)
