@@ -1,4 +1,5 @@
-"""evaluate.py's report: where it goes, what it may replace, how it is written and printed."""
+"""The reports the CLIs write: evaluate.py's (where it goes, what it may replace, how it is
+written and printed) and the fields of train.py's summary.json."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from configs.schema import TrainConfig
 from runner.errors import EvalError
+from runner.resume import Progress
 
 
 def check_writable(path: Path, key: str) -> None:
@@ -90,3 +96,35 @@ def format_table(report: dict[str, Any], max_rows: int = 20) -> str:
     if "success_rate" in report:
         lines.append(f"success rate {report['success_rate']:.1%}")
     return "\n".join(lines)
+
+
+def run_summary(
+    cfg: TrainConfig,
+    progress: Progress,
+    last_eval: dict[str, Any],
+    wall_time: float,
+    steps_per_second: float,
+    updates: int,
+    resume_kind: str | None,
+    checkpoint: Path,
+) -> dict[str, Any]:
+    """summary.json's fields: the final evaluation, the best one, timings and counters."""
+    return {
+        "env_id": cfg.env.id,
+        "seed": cfg.seed,
+        "total_steps": progress.step,
+        "eval_return_mean": last_eval["return_mean"],
+        "eval_return_std": last_eval["return_std"],
+        "eval_episodes": last_eval["episodes"],
+        "eval_returns": last_eval["episode_returns"],
+        "best_eval_return_mean": progress.best_eval_return,
+        "eval_return_recent_mean": float(np.mean(progress.recent_eval_returns)),
+        "eval_recent_count": len(progress.recent_eval_returns),
+        "wall_time_s": wall_time,
+        "steps_per_second": steps_per_second,
+        "updates": updates,
+        "torch_threads": torch.get_num_threads(),
+        "resumed_from": cfg.resume,
+        "resume_kind": resume_kind,
+        "checkpoint": str(checkpoint),
+    }

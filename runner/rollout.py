@@ -9,6 +9,7 @@ exactly: on the same machine, the resumed run takes the steps the uninterrupted 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import gymnasium as gym
@@ -29,6 +30,7 @@ class Rollout:
         self.tracker = TransitionTracker(envs.num_envs)
         self.obs = np.empty(0, dtype=np.float32)  # set by start() or load_state_dict()
         self.metrics: dict[str, torch.Tensor] = {}
+        self.unsnapshotable: str | None = None  # why the envs cannot be saved, once known
 
     def start(self, seed: int) -> None:
         """New episodes in every sub-env, the first seeded `seed`, the others seed + i."""
@@ -56,6 +58,34 @@ class Rollout:
         self.obs = state["obs"].numpy().copy()
         self.tracker.resetting = state["resetting"].numpy().copy()
         self.metrics = dict(state["metrics"])
+
+    def checkpoint_entries(self, mid_step: bool) -> dict[str, Any]:
+        """A checkpoint's `rollout` (this state, for an exact resume), or None and the reason
+        in `rollout_missing`; an env that cannot be saved is warned about once."""
+        if mid_step:
+            return {"rollout": None, "rollout_missing": "the checkpoint was saved mid-step"}
+        if self.unsnapshotable is None:
+            try:
+                return {"rollout": self.state_dict(), "rollout_missing": None}
+            except SnapshotUnsupported as error:
+                self.unsnapshotable = f"the envs' state cannot be saved: {error}"
+                print(
+                    f"warning: {self.unsnapshotable}; a run resumed from this run's "
+                    "checkpoints starts new episodes",
+                    file=sys.stderr,
+                )
+        return {"rollout": None, "rollout_missing": self.unsnapshotable}
+
+    def continue_from(self, saved: dict[str, Any] | None, why_missing: str | None) -> str | None:
+        """Continue a checkpoint's `rollout`: None when it did, else why the run must start new
+        episodes (the checkpoint has none, or it does not fit these envs or noise)."""
+        if saved is None:
+            return why_missing or "the checkpoint holds no env state"
+        try:
+            self.load_state_dict(saved)
+        except (SnapshotUnsupported, ValueError, KeyError, TypeError) as error:
+            return f"its env state does not fit this run: {error}"
+        return None
 
 
 def to_tensors(value: Any) -> Any:

@@ -29,10 +29,10 @@ from agents.checkpoint import (
 from configs.schema import TrainConfig
 from envs import EnvError, env_spaces, make_vector_env, record_video
 from envs.evaluation import evaluate
-from envs.snapshot import SnapshotUnsupported
 from runner.build import build_agent, build_buffer, build_noise, choose_device
 from runner.errors import memory_error
 from runner.process import StopAtStepEnd
+from runner.reports import run_summary
 from runner.resume import (
     AUTO,
     Progress,
@@ -80,7 +80,6 @@ class Trainer:
         self.last_eval_step = -1
         self._interval = (0, time.perf_counter())  # (step, time) of the last train log
         self._mid_step = False  # True while a step changes the state (a save then is inexact)
-        self._unsnapshotable: str | None = None  # why the envs cannot be saved, once known
         self.resume_kind: str | None = None  # exact or new_episodes, for a resumed run
         self._saved_rollout = None if resumed is None else resumed.get("rollout")
         self._why_no_rollout = None if resumed is None else resumed.get("rollout_missing")
@@ -118,7 +117,7 @@ class Trainer:
             self.config_dict, self.progress, self.agent, buffer, self.np_rng, self.last_eval
         )
         if with_buffer:  # only a checkpoint to resume from needs the envs' state
-            payload |= self._rollout_payload()
+            payload |= self.rollout.checkpoint_entries(self._mid_step)
         keep = cfg.checkpoint.keep if filename == FILENAME else 1
         try:
             return save_checkpoint(self.run_dir / filename, payload, keep)
@@ -136,33 +135,14 @@ class Trainer:
             )
             return None
 
-    def _rollout_payload(self) -> dict[str, Any]:
-        """The acting state for an exact resume, or why the checkpoint goes without it."""
-        if self._mid_step:
-            return {"rollout": None, "rollout_missing": "the checkpoint was saved mid-step"}
-        if self._unsnapshotable is None:
-            try:
-                return {"rollout": self.rollout.state_dict(), "rollout_missing": None}
-            except SnapshotUnsupported as error:
-                self._unsnapshotable = f"the envs' state cannot be saved: {error}"
-                print(
-                    f"warning: {self._unsnapshotable}; a run resumed from this run's "
-                    "checkpoints starts new episodes",
-                    file=sys.stderr,
-                )
-        return {"rollout": None, "rollout_missing": self._unsnapshotable}
-
     def _begin_episodes(self) -> None:
         """Where the loop starts acting: a resumed run continues the saved episodes, exactly,
         when its checkpoint holds them and they fit these envs; otherwise new episodes begin."""
-        cfg, why = self.cfg, self._why_no_rollout or "the checkpoint holds no env state"
-        if self._saved_rollout is not None:
-            try:
-                self.rollout.load_state_dict(self._saved_rollout)
-                self.resume_kind = "exact"
-                return
-            except (SnapshotUnsupported, ValueError, KeyError, TypeError) as error:
-                why = f"its env state does not fit this run: {error}"
+        cfg = self.cfg
+        why = self.rollout.continue_from(self._saved_rollout, self._why_no_rollout)
+        if why is None:
+            self.resume_kind = "exact"
+            return
         eval_seed, spread = cfg.seed + cfg.eval.seed_offset, max(cfg.num_envs, cfg.eval.num_envs)
         self.rollout.start(reset_seed(cfg.seed, self.progress.step, eval_seed, spread))
         self._observe(self.rollout.obs)  # (a continued episode's observation was, when it came)
@@ -290,28 +270,11 @@ class Trainer:
             print(f"{what} at step {step}; checkpoint failed: {save_error}", file=sys.stderr)
 
     def _summary(self, wall_time: float, steps_per_second: float, checkpoint: Path) -> dict:
-        """summary.json's fields: the final evaluation, the best one, timings and counters."""
-        cfg, progress, last_eval = self.cfg, self.progress, self.last_eval
-        assert last_eval is not None
-        return {
-            "env_id": cfg.env.id,
-            "seed": cfg.seed,
-            "total_steps": progress.step,
-            "eval_return_mean": last_eval["return_mean"],
-            "eval_return_std": last_eval["return_std"],
-            "eval_episodes": last_eval["episodes"],
-            "eval_returns": last_eval["episode_returns"],
-            "best_eval_return_mean": progress.best_eval_return,
-            "eval_return_recent_mean": float(np.mean(progress.recent_eval_returns)),
-            "eval_recent_count": len(progress.recent_eval_returns),
-            "wall_time_s": wall_time,
-            "steps_per_second": steps_per_second,
-            "updates": self.agent.num_updates,
-            "torch_threads": torch.get_num_threads(),
-            "resumed_from": cfg.resume,
-            "resume_kind": self.resume_kind,
-            "checkpoint": str(checkpoint),
-        }
+        assert self.last_eval is not None
+        return run_summary(
+            self.cfg, self.progress, self.last_eval, wall_time, steps_per_second,
+            self.agent.num_updates, self.resume_kind, checkpoint,
+        )  # fmt: skip
 
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """Uniform random actions before learning_starts (exploration), then the policy."""
