@@ -17,7 +17,14 @@ import torch
 from torch import nn
 
 from agents.config import SACConfig
-from agents.fast import GraphedUpdate, UpdateParts, actor_action, manual_update, update_step
+from agents.fast import (
+    GraphedUpdate,
+    UpdateParts,
+    actor_action,
+    agent_layers,
+    manual_update,
+    update_step,
+)
 from agents.networks import Actor, Critic
 from agents.normalization import RunningObsNorm
 from agents.optim import make_adam
@@ -88,6 +95,17 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
+def fast_update_path(
+    config: SACConfig, device: torch.device, compiled_step: Callable[..., Metrics] | None
+) -> Callable[[UpdateParts, Batch, bool], Metrics]:
+    """The hand-written update (`compiled_step` when compiled), or on CUDA its graph replay."""
+    if config.cuda_graphs and device.type == "cuda" and compiled_step is None:
+        return GraphedUpdate()
+    return lambda parts, batch, update_actor: manual_update(
+        parts, batch, update_actor, step=compiled_step
+    )
+
+
 class SACAgent:
     """Actor, critic ensemble, target critics and temperature, with their optimizers.
 
@@ -131,28 +149,36 @@ class SACAgent:
         # acting cannot reproduce it, so stochastic actions are refused while it is set.
         self.sde_log_std: torch.Tensor | None = None
         self.action_low, self.action_high = action_bounds(action_low, action_high, action_dim)
+        # Where acting and the manual update draw their noise (None: torch's default generator);
+        # each member of a population of several has its own (agents/population.py).
+        self.generator: torch.Generator | None = None
         self._compiled_step: Callable[..., Metrics] | None = None  # set by compile()
         self._update_path = self._choose_update_path()
 
     def _choose_update_path(self) -> Callable[[Batch, bool], Metrics]:
-        """The autograd losses above, the hand-written update, or its CUDA-graph replay."""
+        """The autograd losses above, or the hand-written update as a population of one."""
         self._graphed: GraphedUpdate | None = None
         if self.config.update_backend == "autograd":
             return self._autograd_update
-        if self.config.cuda_graphs and self.device.type == "cuda" and self._compiled_step is None:
-            self._graphed = GraphedUpdate()
-            return lambda batch, update_actor: self._graphed(self._parts(), batch, update_actor)
-        return lambda batch, update_actor: manual_update(
-            self._parts(), batch, update_actor, step=self._compiled_step
-        )
+        fast = fast_update_path(self.config, self.device, self._compiled_step)
+        if isinstance(fast, GraphedUpdate):  # kept for inspection: its recorded graphs
+            self._graphed = fast
+
+        def one_member(batch: Batch, update_actor: bool) -> Metrics:
+            members = Batch(*(field.unsqueeze(0) for field in batch))  # views: K = 1
+            metrics = fast(self._parts(), members, update_actor)
+            return {key: value.squeeze(0) for key, value in metrics.items()}
+
+        return one_member
 
     def _parts(self) -> UpdateParts:
-        """What the fast update reads and writes, with today's settings."""
+        """What the fast update reads and writes, with today's settings, as one member."""
         cfg = self.config
+        actor, critic, critic_target = agent_layers(self.actor, self.critic, self.critic_target)
         return UpdateParts(
-            self.actor, self.critic, self.critic_target, self.log_alpha, self.actor_optimizer,
-            self.critic_optimizer, self.alpha_optimizer, cfg.gamma, cfg.tau, cfg.learn_alpha,
-            self.target_entropy,
+            actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
+            self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.gamma,
+            cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
         )  # fmt: skip
 
     def compile(self) -> None:
@@ -241,7 +267,8 @@ class SACAgent:
         obs_t = self.normalize(obs_t.unsqueeze(0) if single else obs_t)
         eps_t = None  # None: the deterministic action tanh(mean)
         if not deterministic and eps is None:
-            eps_t = torch.randn(obs_t.shape[0], self.action_dim, device=self.device)
+            shape = (obs_t.shape[0], self.action_dim)
+            eps_t = torch.randn(shape, device=self.device, generator=self.generator)
         elif not deterministic:  # given noise, e.g. colored
             eps_t = torch.as_tensor(eps, dtype=torch.float32, device=self.device)
             eps_t = eps_t.unsqueeze(0) if single and eps_t.dim() == 1 else eps_t

@@ -48,7 +48,10 @@ class GraphedUpdate:
         optimizers = (parts.actor_optimizer, parts.critic_optimizer, parts.alpha_optimizer)
         return (
             update_actor,
-            *(id(m) for m in (parts.actor, parts.critic, parts.critic_target, *optimizers)),
+            *(id(layers.leaves[0]) for layers in (parts.actor.trunk, parts.critic)),
+            id(parts.critic_target.leaves[0]),
+            *(id(o) for o in optimizers),
+            parts.generators,
             *(o.param_groups[0]["lr"] for o in optimizers),
             parts.gamma,
             parts.tau,
@@ -78,7 +81,7 @@ class GraphedUpdate:
             self.graphs = {k: v for k, v in self.graphs.items() if k[1:] == key[1:]}
             self.graphs[key] = self._capture(parts, update_actor)
         graph, noise, metrics = self.graphs[key]
-        policy_noise(parts, batch.action.shape[0], update_actor, out=noise)
+        policy_noise(parts, batch.action.shape[1], update_actor, out=noise)
         graph.replay()
         return dict(metrics)  # a caller may edit its dict; the tensors are the graph's
 
@@ -86,10 +89,11 @@ class GraphedUpdate:
         self, parts: UpdateParts, update_actor: bool
     ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
         assert self.batch is not None
-        rows = noise_rows(self.batch.action.shape[0], update_actor)
+        rows = noise_rows(self.batch.action.shape[1], update_actor)
         # Allocated, not drawn: drawing here would shift the generator against the eager path.
-        action_dim = parts.actor.mu.out_features
-        noise = torch.empty(rows, action_dim, device=parts.log_alpha.device)
+        action_dim = parts.actor.heads.weights[0].shape[1]
+        members = len(parts.generators)
+        noise = torch.empty(members, rows, action_dim, device=parts.log_alpha.device)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             metrics = update_step(parts, self.batch, noise, update_actor)  # recorded, not run

@@ -13,13 +13,18 @@ replay and lets the update skip work autograd cannot know to skip:
 - no graph, no saved-tensor bookkeeping, no zero_grad: gradients are written into `.grad` and
   the optimizers' own fused Adam kernel steps them (`adam_step`).
 
+Every tensor carries a leading member dimension K: the same math updates one agent (K = 1, its
+parameters seen through views) or a population of K independent agents whose parameters are
+stacked (agents/population.py), each matmul one batched matmul over the members. No op mixes
+members, so each member's update is the one it would get alone.
+
 `tests/test_manual_update.py` checks losses and every gradient against the autograd reference
 (`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -32,14 +37,82 @@ from agents.replay_buffer import Batch
 Metrics = dict[str, torch.Tensor]
 
 
-class UpdateParts(NamedTuple):
-    """What one update reads and writes: the networks, α and their optimizers, and the
-    hyperparameters. Built by the agent for each update, so a changed setting takes effect."""
+class Layers(NamedTuple):
+    """A network's affine layers for K members, as plain lists.
 
-    actor: Actor
-    critic: Critic
-    critic_target: Critic
-    log_alpha: torch.Tensor
+    `weights` and `biases` are what the math multiplies, in the parameters' own orientation:
+    the actor's (K, out, in) as `nn.Linear`, the critic's (K*n, in, out) (an ensemble of n per
+    member counts as K*n), biases (K*n or K, 1, out). `leaves` are the tensors the optimizer
+    steps (one agent's parameters, or a population's stacks), weights then biases: gradients
+    are assigned to them as views, and Polyak averaging runs on them.
+
+    Why plain lists: indexing an `nn.ModuleList` builds Python objects and each `module.weight`
+    goes through `nn.Module.__getattr__`; inside one update that was ~0.2 ms, as much as the
+    64x64 networks' matmuls.
+    """
+
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+    leaves: list[torch.Tensor]
+
+    def set_grads(self, weight_grads: Sequence[torch.Tensor], bias_grads: Sequence[torch.Tensor]):
+        for leaf, grad in zip(self.leaves, [*weight_grads, *bias_grads]):
+            leaf.grad = grad.view(leaf.shape)
+
+
+def linear_layers(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> Layers:
+    """`Layers` of `nn.Linear`-shaped parameters: (out, in) and (out,) of one agent, or a
+    population's stacks (K, out, in) and (K, out)."""
+    members = [w if w.dim() == 3 else w.unsqueeze(0) for w in weights]
+    return Layers(
+        members,
+        [b.view(w.shape[0], 1, -1) for b, w in zip(biases, members)],
+        [*weights, *biases],
+    )
+
+
+def ensemble_layers(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> Layers:
+    """`Layers` of `EnsembleLinear` parameters: (n, in, out) and (n, 1, out) of one agent, or a
+    population's stacks (K, n, in, out) and (K, n, 1, out), seen as K*n members."""
+    return Layers(
+        [w.flatten(0, -3) for w in weights], [b.flatten(0, -3) for b in biases], [*weights, *biases]
+    )
+
+
+class ActorLayers(NamedTuple):
+    """The actor's trunk, its two heads (mu, then log σ) and the log σ bounds."""
+
+    trunk: Layers
+    heads: Layers
+    log_std_min: float
+    log_std_max: float
+
+
+def actor_layers(actor: Actor, trunk: Layers, heads: Layers) -> ActorLayers:
+    return ActorLayers(trunk, heads, actor.log_std_min, actor.log_std_max)
+
+
+def agent_layers(actor: Actor, critic: Critic, critic_target: Critic) -> tuple[ActorLayers, ...]:
+    """One agent's networks as `Layers` of one member (views of its parameters)."""
+    linears = actor.trunk_linears
+    trunk = linear_layers([m.weight for m in linears], [m.bias for m in linears])
+    heads = linear_layers([actor.mu.weight, actor.log_std.weight], [actor.mu.bias, actor.log_std.bias])
+    ensembles = [
+        ensemble_layers([m.weight for m in net.layers], [m.bias for m in net.layers])
+        for net in (critic, critic_target)
+    ]
+    return actor_layers(actor, trunk, heads), *ensembles
+
+
+class UpdateParts(NamedTuple):
+    """What one update reads and writes: the networks of K members, α (K,) and the leaf it views,
+    the optimizers, the hyperparameters, and each member's generator (None: torch's own)."""
+
+    actor: ActorLayers
+    critic: Layers
+    critic_target: Layers
+    log_alpha: torch.Tensor  # (K,)
+    log_alpha_leaf: torch.Tensor
     actor_optimizer: torch.optim.Adam
     critic_optimizer: torch.optim.Adam
     alpha_optimizer: torch.optim.Adam
@@ -47,6 +120,7 @@ class UpdateParts(NamedTuple):
     tau: float
     learn_alpha: bool
     target_entropy: float
+    generators: tuple[torch.Generator | None, ...]
 
 
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
@@ -54,40 +128,26 @@ class UpdateParts(NamedTuple):
 _relu_backward = torch.ops.aten.threshold_backward
 
 
-class _Layers:
-    """A network's weights and biases as plain lists, read once per update.
-
-    Why: indexing or slicing an `nn.ModuleList` builds Python objects (a slice is a new
-    ModuleList), and each `module.weight` goes through `nn.Module.__getattr__`; inside one update
-    that was ~0.2 ms, as much as the 64x64 networks' matmuls. The lists hold the live Parameters,
-    so gradients written to them land on the modules.
-    """
-
-    __slots__ = ("weights", "biases")
-
-    def __init__(self, layers: Iterable[torch.nn.Module]) -> None:
-        self.weights: list[torch.Tensor] = []
-        self.biases: list[torch.Tensor] = []
-        for layer in layers:
-            self.weights.append(layer.weight)
-            self.biases.append(layer.bias)
-
-    def all(self) -> list[torch.Tensor]:
-        """Weights then biases, in the same order for any two networks of the same layout."""
-        return self.weights + self.biases
+def _affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """x W^T + b for an `nn.Linear`-oriented weight: one agent's (N, in) rows, or K members'
+    (K, N, in) with (K, out, in) weights."""
+    if x.dim() == 2:
+        return torch.addmm(bias, x, weight.t())
+    return torch.baddbmm(bias, x, weight.transpose(1, 2))
 
 
 def _actor_forward(
-    actor: Actor, trunk: _Layers, obs: torch.Tensor
-) -> tuple[list[torch.Tensor], ...]:
+    actor: ActorLayers, obs: torch.Tensor
+) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
     """Trunk activations (input first), mean, tanh of the log-std head, and log σ."""
     activations = [obs]
     x = obs
-    for weight, bias in zip(trunk.weights, trunk.biases):
-        x = torch.addmm(bias, x, weight.t()).relu_()
+    for weight, bias in zip(actor.trunk.weights, actor.trunk.biases):
+        x = _affine(bias, x, weight).relu_()
         activations.append(x)
-    mean = torch.addmm(actor.mu.bias, x, actor.mu.weight.t())
-    unit = torch.tanh(torch.addmm(actor.log_std.bias, x, actor.log_std.weight.t()))
+    (mu_weight, log_std_weight), (mu_bias, log_std_bias) = actor.heads.weights, actor.heads.biases
+    mean = _affine(mu_bias, x, mu_weight)
+    unit = torch.tanh(_affine(log_std_bias, x, log_std_weight))
     half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
     log_std = (unit + 1.0).mul_(half_range).add_(actor.log_std_min)  # as Actor.forward
     return activations, mean, unit, log_std
@@ -100,16 +160,27 @@ def actor_action(actor: Actor, obs: torch.Tensor, eps: torch.Tensor | None) -> t
     Why: acting runs once per env step; skipping seven `Module.__call__`s and the distribution
     object took ~25 % off its cost (64x64 networks, one observation).
     """
-    _, mean, _, log_std = _actor_forward(actor, _Layers(actor.trunk_linears), obs)
+    linears = actor.trunk_linears
+    layers = ActorLayers(
+        Layers([m.weight for m in linears], [m.bias for m in linears], []),
+        Layers([actor.mu.weight, actor.log_std.weight], [actor.mu.bias, actor.log_std.bias], []),
+        actor.log_std_min,
+        actor.log_std_max,
+    )
+    _, mean, _, log_std = _actor_forward(layers, obs)
     if eps is None:
         return mean.tanh_()
     return torch.addcmul(mean, log_std.exp_(), eps).tanh_()
 
 
-def _critic_forward(layers: _Layers, x: torch.Tensor) -> list[torch.Tensor]:
-    """Activations of every layer of the ensemble, input (n, B, D) first, output (n, B, 1) last."""
+def _critic_forward(layers: Layers, x: torch.Tensor) -> list[torch.Tensor]:
+    """Activations of every layer of the ensembles, input (K*n, B, D) first (each member's
+    (B, D) batch seen by its n critics), output (K*n, B, 1) last."""
     weights, biases = layers.weights, layers.biases
-    activations = [x.unsqueeze(0).expand(weights[0].shape[0], *x.shape)]
+    members, rows, width = x.shape
+    # Views for one member (n critics read the same rows); K members' rows are copied once.
+    first = x.unsqueeze(1).expand(members, weights[0].shape[0] // members, rows, width)
+    activations = [first.reshape(weights[0].shape[0], rows, width)]
     last = len(weights) - 1
     for index in range(last):
         activations.append(torch.baddbmm(biases[index], activations[-1], weights[index]).relu_())
@@ -118,76 +189,93 @@ def _critic_forward(layers: _Layers, x: torch.Tensor) -> list[torch.Tensor]:
 
 
 def _critic_backward_weights(
-    layers: _Layers, activations: list[torch.Tensor], grad_q: torch.Tensor
+    layers: Layers, activations: list[torch.Tensor], grad_q: torch.Tensor
 ) -> None:
-    """Write d loss / d (weights, biases) of every ensemble layer into `.grad`; grad_q (n, B)."""
-    grad = grad_q.unsqueeze(-1)  # (n, B, 1)
-    for index in range(len(layers.weights) - 1, -1, -1):
+    """Assign d loss / d (weights, biases) of every ensemble layer; grad_q (K*n, B)."""
+    grad = grad_q.unsqueeze(-1)  # (K*n, B, 1)
+    count = len(layers.weights)
+    weight_grads: list[torch.Tensor] = [grad] * count
+    bias_grads: list[torch.Tensor] = [grad] * count
+    for index in range(count - 1, -1, -1):
         weight, inputs = layers.weights[index], activations[index]
-        # (n, in, out); the first layer's input is one (B, D) batch expanded over the members,
-        # which matmul handles without copying it n times
+        # (K*n, in, out); one member's first-layer input is its (B, D) batch expanded over the
+        # critics, which matmul handles without copying it n times
         mm = torch.bmm if index > 0 else torch.matmul
-        weight.grad = mm(inputs.transpose(1, 2), grad)
-        layers.biases[index].grad = grad.sum(dim=1, keepdim=True)  # (n, 1, out)
+        weight_grads[index] = mm(inputs.transpose(1, 2), grad)
+        bias_grads[index] = grad.sum(dim=1, keepdim=True)  # (K*n, 1, out)
         if index > 0:
             grad = _relu_backward(torch.bmm(grad, weight.transpose(1, 2)), inputs, 0)
+    layers.set_grads(weight_grads, bias_grads)
 
 
 def _critic_backward_action(
-    layers: _Layers, activations: list[torch.Tensor], grad_q: torch.Tensor, obs_dim: int
+    layers: Layers, activations: list[torch.Tensor], grad_q: torch.Tensor, obs_dim: int
 ) -> torch.Tensor:
-    """d loss / d action (B, A) through the ensemble; no weight gradients are formed."""
-    grad = grad_q.unsqueeze(-1)  # (n, B, 1)
+    """d loss / d action (K, B, A) through the ensembles; no weight gradients are formed.
+    grad_q is (K, n, B)."""
+    members, critics, rows = grad_q.shape
+    grad = grad_q.view(members * critics, rows, 1)
     weights = layers.weights
     for index in range(len(weights) - 1, 0, -1):
         grad = torch.bmm(grad, weights[index].transpose(1, 2))
         grad = _relu_backward(grad, activations[index], 0)
-    action_weight = weights[0][:, obs_dim:, :]  # (n, A, H): only the action columns
-    return torch.bmm(grad, action_weight.transpose(1, 2)).sum(dim=0)
+    action_weight = weights[0][:, obs_dim:, :]  # (K*n, A, H): only the action columns
+    grad_action = torch.bmm(grad, action_weight.transpose(1, 2))  # (K*n, B, A)
+    return grad_action.view(members, critics, rows, -1).sum(dim=1)
 
 
 def _actor_backward(
-    actor: Actor,
-    trunk: _Layers,
+    actor: ActorLayers,
     activations: list[torch.Tensor],
     unit: torch.Tensor,
     grad_mean: torch.Tensor,
     grad_log_std: torch.Tensor,
 ) -> None:
-    """Write the actor's parameter gradients into `.grad` from d loss / d (mean, log σ)."""
+    """Assign the actor's parameter gradients from d loss / d (mean, log σ), each (K, B, A)."""
     half_range = 0.5 * (actor.log_std_max - actor.log_std_min)
     grad_head = grad_log_std.mul_(half_range) * (1.0 - unit.square())  # through tanh
     features = activations[-1]
-    actor.mu.weight.grad = torch.mm(grad_mean.t(), features)
-    actor.mu.bias.grad = grad_mean.sum(dim=0)
-    actor.log_std.weight.grad = torch.mm(grad_head.t(), features)
-    actor.log_std.bias.grad = grad_head.sum(dim=0)
-    grad = torch.addmm(torch.mm(grad_mean, actor.mu.weight), grad_head, actor.log_std.weight)
-    for index in range(len(trunk.weights) - 1, -1, -1):
-        weight = trunk.weights[index]
+    mu_weight, log_std_weight = actor.heads.weights
+    actor.heads.set_grads(
+        [
+            torch.bmm(grad_mean.transpose(1, 2), features),
+            torch.bmm(grad_head.transpose(1, 2), features),
+        ],
+        [grad_mean.sum(dim=1), grad_head.sum(dim=1)],
+    )
+    grad = torch.baddbmm(torch.bmm(grad_mean, mu_weight), grad_head, log_std_weight)
+    trunk = actor.trunk
+    count = len(trunk.weights)
+    weight_grads: list[torch.Tensor] = [grad] * count
+    bias_grads: list[torch.Tensor] = [grad] * count
+    for index in range(count - 1, -1, -1):
         grad = _relu_backward(grad, activations[index + 1], 0)
-        weight.grad = torch.mm(grad.t(), activations[index])
-        trunk.biases[index].grad = grad.sum(dim=0)
+        weight_grads[index] = torch.bmm(grad.transpose(1, 2), activations[index])
+        bias_grads[index] = grad.sum(dim=1)
         if index > 0:
-            grad = torch.mm(grad, weight)
+            grad = torch.bmm(grad, trunk.weights[index])
+    trunk.set_grads(weight_grads, bias_grads)
 
 
 def noise_rows(batch_size: int, update_actor: bool) -> int:
-    """Rows of the update's ε: next_obs always, obs too when the actor steps."""
+    """Rows of each member's ε: next_obs always, obs too when the actor steps."""
     return 2 * batch_size if update_actor else batch_size
 
 
 def policy_noise(
     parts: UpdateParts, batch_size: int, update_actor: bool, out: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The update's ε ~ N(0, I): (2B, A) when the actor steps (rows [:B] for obs, [B:] for
-    next_obs), else (B, A) for next_obs. Drawn next_obs rows first, as the autograd path does."""
+    """The update's ε ~ N(0, I), (K, 2B, A) when the actor steps (rows [:B] for obs, [B:] for
+    next_obs), else (K, B, A) for next_obs; each member's from its own generator, next_obs rows
+    first, as the autograd path draws them."""
     rows = noise_rows(batch_size, update_actor)
     if out is None:
-        out = torch.empty(rows, parts.actor.mu.out_features, device=parts.log_alpha.device)
-    out[rows - batch_size :].normal_()
-    if rows > batch_size:
-        out[:batch_size].normal_()
+        action_dim = parts.actor.heads.weights[0].shape[1]
+        out = torch.empty(len(parts.generators), rows, action_dim, device=parts.log_alpha.device)
+    for member, generator in zip(out, parts.generators):
+        member[rows - batch_size :].normal_(generator=generator)
+        if rows > batch_size:
+            member[:batch_size].normal_(generator=generator)
     return out
 
 
@@ -198,9 +286,10 @@ def manual_update(
     step: Callable[..., Metrics] | None = None,
 ) -> Metrics:
     """The SAC update without autograd: critic step, actor step (if `update_actor`), alpha step,
-    Polyak update. Draws the policy noise; the math is `update_step`'s, or `step`'s, a compiled
-    `update_step`. With the same generator state the result equals the autograd path's."""
-    noise = policy_noise(parts, batch.action.shape[0], update_actor)
+    Polyak update, for K members on their (K, B, ...) batches; metrics (K,). Draws the policy
+    noise; the math is `update_step`'s, or `step`'s, a compiled `update_step`. With the same
+    generator state the result equals the autograd path's."""
+    noise = policy_noise(parts, batch.action.shape[1], update_actor)
     return (step or update_step)(parts, batch, noise, update_actor)
 
 
@@ -208,65 +297,68 @@ def manual_update(
 def update_step(
     parts: UpdateParts, batch: Batch, noise: torch.Tensor, update_actor: bool
 ) -> Metrics:
-    """One update's math on a batch and `policy_noise`'s draw. Touches no Python counters and
-    makes no host syncs, so it can be recorded as a CUDA graph or compiled as one graph."""
-    batch_size = batch.action.shape[0]
-    alpha = parts.log_alpha.detach().exp()
+    """One update's math on K members' batches and `policy_noise`'s draw. Touches no Python
+    counters and makes no host syncs, so it can be recorded as a CUDA graph or compiled as one
+    graph. Shapes: K members, B rows, n critics, A action dims."""
+    members, batch_size = batch.action.shape[:2]
+    alpha = parts.log_alpha.detach().exp()  # (K,)
+    alpha_rows = alpha.unsqueeze(1)  # (K, 1)
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
-    actor_input = torch.cat([batch.obs, batch.next_obs]) if update_actor else batch.next_obs
-    trunk = _Layers(parts.actor.trunk_linears)
-    activations, mean, unit, log_std = _actor_forward(parts.actor, trunk, actor_input)
+    actor_input = (
+        torch.cat([batch.obs, batch.next_obs], dim=1) if update_actor else batch.next_obs
+    )
+    activations, mean, unit, log_std = _actor_forward(parts.actor, actor_input)
     std = log_std.exp()
     pre_tanh = torch.addcmul(mean, std, noise)
     action = torch.tanh(pre_tanh)
     log_prob = (
         (-0.5 * noise.square() - log_std - HALF_LOG_2PI) - tanh_log_abs_det_jacobian(pre_tanh)
-    ).sum(-1)
+    ).sum(-1)  # (K, rows)
     rows = slice(batch_size, None) if update_actor else slice(None)
 
     # Critic step: soft Bellman target with clipped double-Q (critic_loss).
-    next_obs_action = torch.cat([batch.next_obs, action[rows]], dim=-1)
-    target_layers = _Layers(parts.critic_target.layers)
-    next_q = _critic_forward(target_layers, next_obs_action)[-1].squeeze(-1)
-    next_value = next_q.amin(dim=0) - alpha * log_prob[rows]
-    target = batch.reward + parts.gamma * (1.0 - batch.terminated) * next_value
-    critic_layers = _Layers(parts.critic.layers)
-    critic_acts = _critic_forward(critic_layers, torch.cat([batch.obs, batch.action], dim=-1))
-    q = critic_acts[-1].squeeze(-1)  # (n, B)
-    residual = q - target
-    critic_loss = 0.5 * residual.square().mean(dim=1).sum()
-    _critic_backward_weights(critic_layers, critic_acts, residual.div_(batch_size))
+    next_obs_action = torch.cat([batch.next_obs, action[:, rows]], dim=-1)
+    next_q = _critic_forward(parts.critic_target, next_obs_action)[-1]
+    next_q = next_q.view(members, -1, batch_size)  # (K, n, B)
+    next_value = next_q.amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
+    target = batch.reward + parts.gamma * (1.0 - batch.terminated) * next_value  # (K, B)
+    critic_acts = _critic_forward(parts.critic, torch.cat([batch.obs, batch.action], dim=-1))
+    q = critic_acts[-1].view(members, -1, batch_size)  # (K, n, B)
+    residual = q - target.unsqueeze(1)
+    critic_loss = 0.5 * residual.square().mean(dim=2).sum(dim=1)  # (K,)
+    residual = residual.div_(batch_size).view(-1, batch_size)  # (K*n, B)
+    _critic_backward_weights(parts.critic, critic_acts, residual)
     adam_step(parts.critic_optimizer)
-    metrics = {"critic_loss": critic_loss, "q_mean": q.mean()}
+    metrics = {"critic_loss": critic_loss, "q_mean": q.mean(dim=(1, 2))}
 
     if update_actor:
         # Actor step: E[alpha * log pi(a|s) - min_i Q_i(s, a)] through the updated critics.
         own = slice(0, batch_size)
-        own_action, own_log_prob = action[own], log_prob[own]
-        acts = _critic_forward(critic_layers, torch.cat([batch.obs, own_action], dim=-1))
-        q_pi = acts[-1].squeeze(-1)
-        q_min, argmin = q_pi.min(dim=0)
-        actor_loss = (alpha * own_log_prob - q_min).mean()
-        members = torch.arange(q_pi.shape[0], device=q_pi.device).unsqueeze(1)
-        grad_q = (argmin == members).to(q_pi.dtype).mul_(-1.0 / batch_size)  # d loss / d Q_i
-        grad_action = _critic_backward_action(critic_layers, acts, grad_q, batch.obs.shape[1])
+        own_action, own_log_prob = action[:, own], log_prob[:, own]
+        acts = _critic_forward(parts.critic, torch.cat([batch.obs, own_action], dim=-1))
+        q_pi = acts[-1].view(members, -1, batch_size)  # (K, n, B)
+        q_min, argmin = q_pi.min(dim=1)  # (K, B)
+        actor_loss = (alpha_rows * own_log_prob - q_min).mean(dim=1)  # (K,)
+        critics = torch.arange(q_pi.shape[1], device=q_pi.device).view(1, -1, 1)
+        grad_q = (argmin.unsqueeze(1) == critics).to(q_pi.dtype).mul_(-1.0 / batch_size)
+        grad_action = _critic_backward_action(parts.critic, acts, grad_q, batch.obs.shape[-1])
         # a = tanh(u), u = mean + σ ε; d log π / du = 2 tanh(u) from the log-det term, and
         # d log π / d log σ = -1 from the Gaussian term (ε is held fixed).
-        grad_log_prob = alpha / batch_size
+        grad_log_prob = (alpha / batch_size).view(-1, 1, 1)  # (K, 1, 1)
         grad_pre_tanh = grad_action.mul_(1.0 - own_action.square())
         grad_pre_tanh.add_(own_action * (2.0 * grad_log_prob))
-        grad_log_std = (grad_pre_tanh * noise[own]).mul_(std[own]).sub_(grad_log_prob)
-        own_acts = [a[own] for a in activations]
-        _actor_backward(parts.actor, trunk, own_acts, unit[own], grad_pre_tanh, grad_log_std)
+        grad_log_std = (grad_pre_tanh * noise[:, own]).mul_(std[:, own]).sub_(grad_log_prob)
+        own_acts = [a[:, own] for a in activations]
+        _actor_backward(parts.actor, own_acts, unit[:, own], grad_pre_tanh, grad_log_std)
         adam_step(parts.actor_optimizer)
-        entropy = -own_log_prob.mean()
+        entropy = -own_log_prob.mean(dim=1)  # (K,)
         metrics |= {"actor_loss": actor_loss, "entropy": entropy}
         if parts.learn_alpha:
             # alpha_loss = -log_alpha * (mean log π + H): its gradient is -(mean log π + H).
             gap = parts.target_entropy - entropy
-            parts.log_alpha.grad = -gap.reshape(parts.log_alpha.shape)
+            parts.log_alpha_leaf.grad = (-gap).view(parts.log_alpha_leaf.shape)
             metrics["alpha_loss"] = -parts.log_alpha * gap
             adam_step(parts.alpha_optimizer)
-    torch._foreach_lerp_(target_layers.all(), critic_layers.all(), parts.tau)
+    torch._foreach_lerp_(parts.critic_target.leaves, parts.critic.leaves, parts.tau)
     metrics["alpha"] = alpha
     return metrics
