@@ -96,7 +96,8 @@ def agent_layers(actor: Actor, critic: Critic, critic_target: Critic) -> tuple[A
     """One agent's networks as `Layers` of one member (views of its parameters)."""
     linears = actor.trunk_linears
     trunk = linear_layers([m.weight for m in linears], [m.bias for m in linears])
-    heads = linear_layers([actor.mu.weight, actor.log_std.weight], [actor.mu.bias, actor.log_std.bias])
+    mu, log_std = actor.mu, actor.log_std
+    heads = linear_layers([mu.weight, log_std.weight], [mu.bias, log_std.bias])
     ensembles = [
         ensemble_layers([m.weight for m in net.layers], [m.bias for m in net.layers])
         for net in (critic, critic_target)
@@ -304,9 +305,7 @@ def update_step(
     alpha = parts.log_alpha.detach().exp()  # (K,)
     alpha_rows = alpha.unsqueeze(1)  # (K, 1)
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
-    actor_input = (
-        torch.cat([batch.obs, batch.next_obs], dim=1) if update_actor else batch.next_obs
-    )
+    actor_input = torch.cat([batch.obs, batch.next_obs], dim=1) if update_actor else batch.next_obs
     activations, mean, unit, log_std = _actor_forward(parts.actor, actor_input)
     std = log_std.exp()
     pre_tanh = torch.addcmul(mean, std, noise)
