@@ -81,7 +81,8 @@ def main(dict_cfg: DictConfig) -> float:
         f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
         f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"
     )
-    print(f"evaluate it: python evaluate.py checkpoint={run_dir} episodes=10 video=true")
+    evaluated = run_dir if "members" not in summary else run_dir / summary["members"][0]["run_dir"]
+    print(f"evaluate it: python evaluate.py checkpoint={evaluated} episodes=10 video=true")
     # Older summaries (a finished run that resume=auto reports) lack the recent mean.
     return float(summary.get("eval_return_recent_mean", summary["eval_return_mean"]))
 

@@ -55,7 +55,9 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     if path.is_dir():
         path = path / FILENAME
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
+        members = " (a population's dir: each member's run dir is member-<i>/ in it)"
+        hint = members if (path.parent / "member-0").is_dir() else ""
+        raise CheckpointError(f"no checkpoint at {path}{hint}")
     return path
 
 

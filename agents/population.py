@@ -74,6 +74,12 @@ class Population:
     def __len__(self) -> int:
         return len(self.members)
 
+    @property
+    def stacked(self) -> bool:
+        """True when the members' parameters live in the population's stacks (manual backend);
+        their state is then `member_state_dict`'s, not the members' own optimizers'."""
+        return bool(self._optimizers)
+
     # -- the stacks
 
     def _stack_members(self) -> None:

@@ -71,6 +71,9 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 0
+    # Independent agents trained in one process, seeds seed, seed+1, ..., as one batched update;
+    # each writes a run dir of its own (member-<i>/) when there are several.
+    population: int = 1
     total_steps: int = 100_000  # env steps over all parallel envs
     num_envs: int = 1
     learning_starts: int = 5000  # no updates (and uniform random actions) before this step

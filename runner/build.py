@@ -28,9 +28,7 @@ def build_agent(cfg: TrainConfig, spaces: EnvSpaces, device: torch.device) -> SA
     except (RuntimeError, MemoryError) as error:
         setting = f"agent.hidden_sizes={list(cfg.agent.hidden_sizes)}"
         raise memory_error(error, setting, device)  # noqa: B904 - error is its context
-    if cfg.compile:
-        agent.compile()
-    return agent
+    return agent  # compile=true compiles the population's update (runner/training.py)
 
 
 def build_buffer(cfg: TrainConfig, spaces: EnvSpaces, device: torch.device) -> ReplayBuffer:
@@ -60,3 +58,32 @@ def build_noise(cfg: TrainConfig, spaces: EnvSpaces, step: int) -> ColoredNoise 
     except ValueError as error:  # e.g. episodes too short for a colored sequence
         beta = cfg.exploration.noise_beta
         raise ConfigError(f"exploration.noise_beta={beta}: {error}") from error
+
+
+def check_population_memory(cfg: TrainConfig, spaces: EnvSpaces, device: torch.device) -> None:
+    """Refuse, before anything is built, a population whose replay buffers cannot all fit: they
+    allocate lazily, so an oversized one would otherwise fail hours in, when the buffers fill."""
+    row_bytes = 4 * (2 * spaces.obs_dim + spaces.action_dim + 2)  # float32 (obs, a, r, obs', term)
+    needed = cfg.population * cfg.agent.buffer_size * row_bytes
+    available = available_memory(device)
+    if available is not None and needed > available:
+        where = "GPU memory" if device.type == "cuda" else "RAM"
+        raise ConfigError(
+            f"population={cfg.population} x agent.buffer_size={cfg.agent.buffer_size} needs "
+            f"{needed / 2**30:.1f} GiB of replay buffers ({needed} bytes), more than the "
+            f"{available / 2**30:.1f} GiB of {where} available; lower one of them"
+        )
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Free bytes on `device`: the GPU's free memory, or the RAM Linux says is available."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # not Linux: no refusal up front
+        return None
+    return None

@@ -118,7 +118,7 @@ def run_summary(
         "eval_episodes": last_eval["episodes"],
         "eval_returns": last_eval["episode_returns"],
         "best_eval_return_mean": progress.best_eval_return,
-        "eval_return_recent_mean": float(np.mean(progress.recent_eval_returns)),
+        "eval_return_recent_mean": float(np.mean(progress.recent_eval_returns or [np.nan])),
         "eval_recent_count": len(progress.recent_eval_returns),
         "wall_time_s": wall_time,
         "steps_per_second": steps_per_second,
@@ -127,4 +127,29 @@ def run_summary(
         "resumed_from": cfg.resume,
         "resume_kind": resume_kind,
         "checkpoint": str(checkpoint),
+    }
+
+
+def population_summary(
+    cfg: TrainConfig, member_dirs: list[Path], summaries: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """population.json's fields: each member's final return and dir, their mean and spread, and
+    the population's throughput (member env steps per second, summed over the members)."""
+    finals = np.array([s["eval_return_mean"] for s in summaries], dtype=float)
+    recent = np.array([s["eval_return_recent_mean"] for s in summaries], dtype=float)
+    return {
+        "env_id": cfg.env.id,
+        "population": cfg.population,
+        "seeds": [s["seed"] for s in summaries],
+        "total_steps": summaries[0]["total_steps"],
+        "eval_return_mean": float(np.nanmean(finals)),
+        "eval_return_std": float(np.nanstd(finals)),
+        "eval_return_recent_mean": float(np.nanmean(recent)),
+        "wall_time_s": summaries[0]["wall_time_s"],
+        "steps_per_second": sum(s["steps_per_second"] for s in summaries),
+        "diverged_members": [k for k, s in enumerate(summaries) if "diverged_at_step" in s],
+        "members": [
+            {"run_dir": folder.name, "seed": s["seed"], "eval_return_mean": s["eval_return_mean"]}
+            for folder, s in zip(member_dirs, summaries)
+        ],
     }

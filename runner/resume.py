@@ -27,7 +27,7 @@ from agents.checkpoint import (
 from agents.replay_buffer import ReplayBuffer
 from configs import CONFIG_DIR
 from runner.errors import ConfigError
-from runner.run_dir import finished_at, saved_config
+from runner.run_dir import POPULATION_SUMMARY, finished_at, saved_config
 
 AUTO = "auto"  # resume=auto: the run dir's own checkpoint if it has one, else a fresh start
 
@@ -54,22 +54,25 @@ class Progress:
 def checkpoint_payload(
     config_dict: dict[str, Any],
     progress: Progress,
-    agent: SACAgent,
+    agent_state: dict[str, Any],
     buffer: ReplayBuffer | None,
     np_rng: np.random.Generator,
     last_eval: dict[str, Any] | None,
+    generator: torch.Generator | None = None,
 ) -> dict[str, Any]:
     """A checkpoint's contents: state_dicts and the resolved config, never pickled objects.
-    `buffer=None` gives a small model file (best.pt, model.pt)."""
+    `buffer=None` gives a small model file (best.pt, model.pt). `generator`: the agent's own
+    (a member of a population of several), saved where torch's default one is otherwise."""
+    own_cpu = None if _uses_default(generator, "cpu") else generator
     return {
         "config": config_dict,
         "step": progress.step,
         "update_debt": progress.update_debt,
-        "agent": agent.state_dict(),
+        "agent": agent_state,
         "buffer": None if buffer is None else buffer.state_dict(),
         "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "torch": torch.get_rng_state() if own_cpu is None else own_cpu.get_state(),
+            "cuda": _cuda_states(generator),
             "numpy": np_rng.bit_generator.state,
         },
         "eval": last_eval,
@@ -79,6 +82,22 @@ def checkpoint_payload(
     }
 
 
+def _uses_default(generator: torch.Generator | None, device_type: str) -> bool:
+    """True when torch's default generator holds the stream on `device_type`: `generator` is not
+    an agent's own generator there."""
+    return generator is None or generator.device.type != device_type
+
+
+def _cuda_states(generator: torch.Generator | None) -> list[torch.Tensor] | None:
+    """Each GPU's generator state; on an agent's own CUDA generator's GPU, that one's."""
+    if not torch.cuda.is_available():
+        return None
+    states = torch.cuda.get_rng_state_all()
+    if not _uses_default(generator, "cuda"):
+        states[generator.device.index or 0] = generator.get_state()
+    return states
+
+
 def restore(
     payload: dict[str, Any],
     source: str,
@@ -86,10 +105,12 @@ def restore(
     agent: SACAgent,
     buffer: ReplayBuffer,
     np_rng: np.random.Generator,
+    generator: torch.Generator | None = None,
 ) -> Progress:
     """Continue a run: agent, optimizers, alpha, replay buffer and RNG states, in place; returns
     the counters. A CheckpointError (one line) for a checkpoint of another env or without its
-    buffer, or one that does not fit."""
+    buffer, or one that does not fit. `generator`: the agent's own, which takes the saved
+    stream (see `checkpoint_payload`)."""
     try:
         saved_env = payload["config"]["env"]["id"]
         if saved_env != env_id:
@@ -108,9 +129,15 @@ def restore(
         agent.load_state_dict(payload["agent"])
         buffer.load_state_dict(payload["buffer"])
         rng = payload["rng"]
-        torch.set_rng_state(rng["torch"])
+        if _uses_default(generator, "cpu"):
+            torch.set_rng_state(rng["torch"])
+        else:
+            generator.set_state(rng["torch"])
         if rng.get("cuda") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+            if _uses_default(generator, "cuda"):
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            else:
+                generator.set_state(rng["cuda"][generator.device.index or 0])
         np_rng.bit_generator.state = rng["numpy"]
         progress = Progress(
             int(payload["step"]),
@@ -241,15 +268,52 @@ def auto_resume_source(run_dir: Path, config_dict: dict[str, Any]) -> str | None
     )
 
 
+def resume_sources(
+    resume: str | None, run_dir: Path, config_dict: dict[str, Any], population: int
+) -> list[str | None]:
+    """Each member's checkpoint to continue from. A population of several resumes from its run
+    dir, member i from member-<i>/; resume=auto takes each member dir's own newest intact
+    checkpoint, and all members or none must have one."""
+    if resume is None:
+        return [None] * population
+    if resume == AUTO:
+        seed = int(config_dict.get("seed", 0))
+        sources = [
+            auto_resume_source(
+                run_dir if population == 1 else run_dir / f"member-{k}",
+                {**config_dict, "seed": seed + k} if population > 1 else config_dict,
+            )
+            for k in range(population)
+        ]
+        if any(sources) and not all(sources):
+            missing = [f"member-{k}" for k, source in enumerate(sources) if source is None]
+            raise CheckpointError(
+                f"resume=auto: {run_dir} has no checkpoint for {', '.join(missing)}; move the "
+                "run dir's files away to train the population again from the start"
+            )
+        return sources
+    if population == 1:
+        return [resume]
+    folder = Path(resume).expanduser()
+    if not (folder / "member-0").is_dir():
+        raise ConfigError(
+            f"resume={resume}: population={population} resumes from a population's run dir "
+            "(the one that holds member-0/, member-1/, ...)"
+        )
+    return [str(folder / f"member-{k}") for k in range(population)]
+
+
 def finished_summary(
-    run_dir: Path, config_dict: dict[str, Any], total_steps: int
+    run_dir: Path, config_dict: dict[str, Any], total_steps: int, population: int = 1
 ) -> dict[str, Any] | None:
-    """resume=auto on a run that already finished at total_steps: its summary.json, for a
-    re-run (a requeued or repeated sweep job) to report instead of training again."""
-    if finished_at(run_dir) != total_steps:
+    """resume=auto on a run that already finished at total_steps: its summary.json (a
+    population's population.json), for a re-run (a requeued or repeated sweep job) to report
+    instead of training again."""
+    name = "summary.json" if population == 1 else POPULATION_SUMMARY
+    if finished_at(run_dir, name) != total_steps:
         return None
     refuse_other_settings(run_dir, config_dict)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads((run_dir / name).read_text())
     print(
         f"{run_dir} already finished at step {total_steps} (summary.json); nothing to do",
         file=sys.stderr,

@@ -18,6 +18,8 @@ from runner.errors import ConfigError
 
 # What a run writes into its dir; any of them marks the dir as another run's.
 RUN_FILES = (FILENAME, "model.pt", "best.pt", "summary.json", "metrics.jsonl")
+# What a population of several members writes beside its members' dirs (member-<i>/).
+POPULATION_SUMMARY = "population.json"
 
 
 def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
@@ -48,10 +50,11 @@ def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:
     )
 
 
-def finished_at(run_dir: Path) -> int | None:
-    """The step of the summary.json a finished run wrote in run_dir, else None."""
+def finished_at(run_dir: Path, name: str = "summary.json") -> int | None:
+    """The step of the summary.json a finished run wrote in run_dir (or `name`, e.g. a
+    population's population.json), else None."""
     try:
-        return int(json.loads((run_dir / "summary.json").read_text())["total_steps"])
+        return int(json.loads((run_dir / name).read_text())["total_steps"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -58,8 +58,16 @@ def init_wandb(
         config=config,
         dir=str(directory),
         name=name,
+        # Several runs at once: a population logs one W&B run per member from one process.
+        reinit="create_new",
         settings=wandb.Settings(init_timeout=settings.init_timeout, silent=True),
     )
+
+
+def population_name(cfg: TrainConfig) -> str:
+    """The W&B group of a population's member runs, when wandb.group does not name one."""
+    started = time.strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.env.id}__sac__population{cfg.population}__seed{cfg.seed}__{started}"
 
 
 def drop_rows_after(metrics_path: Path, step: int) -> int:

@@ -16,7 +16,7 @@ from runner.errors import ConfigError, EvalError
 def validate(cfg: TrainConfig) -> None:
     if cfg.resume is not None and not cfg.resume.strip():  # e.g. resume=$RUN with RUN unset
         raise ConfigError("resume= is empty: give a run dir or checkpoint file, or leave it out")
-    for name in ("total_steps", "num_envs", "log_every"):
+    for name in ("total_steps", "num_envs", "log_every", "population"):
         if getattr(cfg, name) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     for name, value in (
@@ -42,8 +42,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"exploration.noise_beta must be finite, got {beta}")
     # torch.manual_seed takes a 64-bit integer and gymnasium a non-negative one; env seeds are
     # the seed (a resume's a hash below 2**32), eval seeds the seed plus eval.seed_offset.
-    eval_seed = cfg.seed + cfg.eval.seed_offset
-    for name, value in (("seed", cfg.seed), ("seed + eval.seed_offset", eval_seed)):
+    last_seed = cfg.seed + max(cfg.population, 1) - 1  # members' seeds: seed, seed+1, ...
+    for name, value in (
+        ("seed", cfg.seed),
+        ("seed + population - 1", last_seed),
+        ("seed + eval.seed_offset", cfg.seed + cfg.eval.seed_offset),
+        ("seed + population - 1 + eval.seed_offset", last_seed + cfg.eval.seed_offset),
+    ):
         if not 0 <= value < 2**62:
             raise ConfigError(f"{name} must be in [0, 2**62), got {value}")
     if cfg.eval.episodes < 1 or cfg.eval.num_envs < 1:
@@ -71,6 +76,11 @@ def validate(cfg: TrainConfig) -> None:
         cfg.agent.validate()
     except ValueError as error:
         raise ConfigError(str(error)) from error
+    if cfg.population > 1 and cfg.agent.update_backend != "manual":
+        raise ConfigError(
+            f"population={cfg.population} needs agent.update_backend=manual (the autograd "
+            "backend, the reference, updates one agent at a time)"
+        )
 
 
 def warn_about_wasted_settings(cfg: TrainConfig) -> None:

@@ -95,7 +95,7 @@ def train_in_process(
     trainer = Trainer(cfg, asdict(cfg), run_dir)
     logger = RunLogger(run_dir, cfg, {})
     try:
-        return trainer.train(logger, on_step)
+        return trainer.train([logger], on_step)[0]
     finally:
         logger.close({})
         trainer.close()

@@ -128,14 +128,15 @@ def test_nothing_imports_a_cli() -> None:
     assert found == []
 
 
-def test_the_fast_update_is_used_by_the_agent_alone() -> None:
-    """agents/fast/ is given modules and tensors, never the agent, and only agents/sac.py uses
-    it; agents/sb3.py reads SB3 zips and nothing in agents/ depends on it."""
+def test_the_fast_update_is_used_by_the_agent_and_the_population_alone() -> None:
+    """agents/fast/ is given modules and tensors, never the agent; only agents/sac.py (one agent)
+    and agents/population.py (K agents' stacks) use it; agents/sb3.py reads SB3 zips and
+    nothing in agents/ depends on it."""
     graph = import_graph()
     users_of_fast = {m for m, targets in graph.items() if any(
         t == "agents.fast" or t.startswith("agents.fast.") for t in targets
     ) and not m.startswith("agents.fast")}  # fmt: skip
-    assert users_of_fast == {"agents.sac"}
+    assert users_of_fast == {"agents.sac", "agents.population"}
     assert not any(
         t == "agents.sac" for m in graph if m.startswith("agents.fast") for t in graph[m]
     )

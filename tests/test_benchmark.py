@@ -648,3 +648,23 @@ def test_sweep_walltime_alternates_abba_on_the_next_seeds(tmp_path, monkeypatch)
     assert "seeds 0, 1, then the next 2 in each further repeat" in text
     rendered = sweep_walltime.main(["--render", str(out / "results-sweep-walltime.json")])
     assert rendered == 0 and (out / "RESULTS-sweep-walltime.md").read_text() == text
+
+
+def test_population_benchmark_quick_mode_writes_its_table(tmp_path: Path) -> None:
+    """benchmarks/population.py --quick: every arrangement measured once, the rates positive,
+    the table's ratios the rates' ratios."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "population.py"), "--quick",
+         "--output", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "population.json").read_text())
+    (row,) = data["rows"]
+    assert (row["env_id"], row["members"]) == ("Pendulum-v1", 2)
+    assert all(len(runs) == 1 and runs[0] > 0 for runs in row["runs"].values())
+    median = row["median"]
+    ratio = median["population"] / median["sb3-separate"]
+    assert f"| Pendulum-v1 | 2 | {median['population']:.0f} |" in result.stdout
+    assert f"{ratio:.2f}x" in (tmp_path / "POPULATION.md").read_text()
+    assert data["machine"]["commit"]

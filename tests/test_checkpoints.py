@@ -31,7 +31,7 @@ def test_checkpoint_every_saves_on_schedule(tmp_path: Path) -> None:
 
     logger = RunLogger(tmp_path, cfg, {})
     try:
-        trainer.train(logger, on_step=on_step)
+        trainer.train([logger], on_step=on_step)
     finally:
         logger.close({})
         trainer.close()
@@ -78,7 +78,7 @@ def test_best_model_kept_on_ties_and_resume_restores_rng_and_best(tmp_path: Path
     trainer = Trainer(tiny_config(total_steps=400, resume=str(run_dir)), {}, tmp_path / "r")
     try:
         assert torch.equal(torch.get_rng_state(), saved["rng"]["torch"])
-        assert trainer.np_rng.bit_generator.state == saved["rng"]["numpy"]
+        assert trainer.members[0].np_rng.bit_generator.state == saved["rng"]["numpy"]
         assert (trainer.progress.best_eval_step, trainer.progress.best_eval_return) == (
             100,
             saved["eval"]["return_mean"],
@@ -96,11 +96,11 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
     def broken_eval() -> dict:
         raise RuntimeError("eval env broke")
 
-    trainer.run_eval = broken_eval
+    trainer.members[0].run_eval = broken_eval
     logger = RunLogger(tmp_path, trainer.cfg, {})
     try:
         with pytest.raises(RuntimeError, match="eval env broke"):
-            trainer.train(logger)
+            trainer.train([logger])
     finally:
         logger.close({})
         trainer.close()
@@ -112,7 +112,7 @@ def test_failing_final_eval_still_leaves_the_checkpoint(tmp_path: Path) -> None:
     trainer = Trainer(tiny_config(total_steps=150, resume=str(tmp_path)), {}, finish_dir)
     logger = RunLogger(finish_dir, trainer.cfg, {})
     try:
-        summary = trainer.train(logger)
+        (summary,) = trainer.train([logger])
     finally:
         logger.close({})
         trainer.close()

@@ -202,7 +202,7 @@ def test_env_that_turns_nan_mid_run_stops_before_the_buffer(
     value reaches the observation statistics or the replay buffer; the checkpoint is kept."""
     agent = SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=normalize_obs)
     trainer = Trainer(tiny_config(agent=agent, total_steps=200), {}, tmp_path)
-    step, calls = trainer.envs.step, []
+    step, calls = trainer.members[0].envs.step, []
 
     def poisoned(action: np.ndarray) -> tuple:
         obs, reward, terminated, truncated, info = step(action)
@@ -211,11 +211,11 @@ def test_env_that_turns_nan_mid_run_stops_before_the_buffer(
             obs = np.full_like(obs, np.nan)
         return obs, reward, terminated, truncated, info
 
-    trainer.envs.step = poisoned
+    trainer.members[0].envs.step = poisoned
     logger = RunLogger(tmp_path, trainer.cfg, {})
     try:
         with pytest.raises(EnvError, match=r"next_obs holds NaN or inf \(sub-env 0\)"):
-            trainer.train(logger)
+            trainer.train([logger])
     finally:
         logger.close({})
         trainer.close()
@@ -230,7 +230,7 @@ def test_nan_in_observation_statistics_is_an_env_error(tmp_path: Path) -> None:
     trainer = Trainer(tiny_config(agent=agent), {}, tmp_path)
     try:
         with pytest.raises(EnvError, match="the env's observation: observations hold NaN"):
-            trainer._observe(np.full((1, 3), np.nan, dtype=np.float32))
+            trainer.members[0].observe(np.full((1, 3), np.nan, dtype=np.float32))
     finally:
         trainer.close()
 

@@ -196,7 +196,7 @@ def test_a_checkpoint_saved_mid_step_resumes_with_new_episodes(tmp_path: Path, c
     cfg = tiny_config()
     trainer = Trainer(cfg, asdict(cfg), tmp_path)
     logger = RunLogger(tmp_path, cfg, {})
-    add, calls = trainer.buffer.add, []
+    add, calls = trainer.members[0].buffer.add, []
 
     def failing_add(*transitions: Any) -> None:
         calls.append(1)
@@ -204,10 +204,10 @@ def test_a_checkpoint_saved_mid_step_resumes_with_new_episodes(tmp_path: Path, c
             raise RuntimeError("injected")
         add(*transitions)
 
-    trainer.buffer.add = failing_add
+    trainer.members[0].buffer.add = failing_add
     try:
         with pytest.raises(RuntimeError, match="injected"):
-            trainer.train(logger)
+            trainer.train([logger])
     finally:
         logger.close({})
         trainer.close()

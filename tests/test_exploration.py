@@ -31,12 +31,12 @@ def test_uniform_warmup_ends_exactly_at_learning_starts(tmp_path: Path) -> None:
         for step, uniform in ((0, True), (98, True), (100, False), (102, False)):
             trainer.progress.step = step
             expected = np.random.Generator(np.random.PCG64())
-            expected.bit_generator.state = trainer.np_rng.bit_generator.state
-            action = trainer._act(obs)
+            expected.bit_generator.state = trainer.members[0].np_rng.bit_generator.state
+            action = trainer.members[0].act(obs)
             assert action.shape == (2, 1) and action.dtype == np.float32
             drawn = expected.uniform(-1.0, 1.0, (2, 1)).astype(np.float32)
             assert np.array_equal(action, drawn) is uniform, step
-            moved = trainer.np_rng.bit_generator.state != expected.bit_generator.state
+            moved = trainer.members[0].np_rng.bit_generator.state != expected.bit_generator.state
             assert moved is not uniform, step  # after a uniform draw both streams advanced
     finally:
         trainer.close()

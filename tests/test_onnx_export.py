@@ -64,7 +64,7 @@ def asymmetric_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     trainer = Trainer(cfg, dataclasses.asdict(cfg), run_dir)
     logger = RunLogger(run_dir, cfg, {})
     try:
-        trainer.train(logger)
+        trainer.train([logger])
     finally:
         logger.close({})
         trainer.close()

@@ -248,7 +248,7 @@ def test_resume_auto_starts_fresh_continues_a_killed_run_and_skips_a_finished_on
             return False
 
         with pytest.raises(KeyboardInterrupt):
-            trainer.train(_NullLogger(), on_step=stop_at_150)
+            trainer.train([_NullLogger()], on_step=stop_at_150)
         trainer.close()
         assert not (run_dir / "summary.json").exists()
 

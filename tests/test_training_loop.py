@@ -96,12 +96,12 @@ def test_on_step_callback_ends_training_early(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
 
     def on_step(step: int) -> bool:
-        seen.append((step, trainer.agent.num_updates))
+        seen.append((step, trainer.members[0].agent.num_updates))
         return step == 150
 
     logger = RunLogger(tmp_path, cfg, {})
     try:
-        summary = trainer.train(logger, on_step=on_step)
+        (summary,) = trainer.train([logger], on_step=on_step)
     finally:
         logger.close({})
         trainer.close()
@@ -149,8 +149,8 @@ def test_compile_and_torch_threads_settings_reach_the_run(tmp_path: Path) -> Non
     wanted = threads + 1  # not the current count, whatever the machine
     compiled = Trainer(tiny_config(compile=True, torch_threads=wanted), {}, tmp_path / "c")
     try:
-        assert plain.agent._compiled_step is None
-        assert hasattr(compiled.agent._compiled_step, "_torchdynamo_orig_callable")
+        assert plain.population._compiled_step is None
+        assert hasattr(compiled.population._compiled_step, "_torchdynamo_orig_callable")
         assert torch.get_num_threads() == wanted
     finally:
         plain.close()

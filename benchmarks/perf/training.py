@@ -85,6 +85,7 @@ def ours_train_config(
     seed: int,
     device: str,
     compile: bool = False,
+    population: int = 1,
 ) -> Any:
     """train.py's TrainConfig for a benchmark run: W&B off, no progress bar, no evaluation or
     checkpoint inside the run (both are timed separately, or paused out), logs every 1,000
@@ -109,6 +110,7 @@ def ours_train_config(
         device=device,
         progress=False,
         compile=compile,
+        population=population,
     )
 
 
@@ -121,31 +123,36 @@ def train_ours(
     hook: Hook,
     device: str = "cpu",
     compile: bool = False,
+    population: int = 1,
 ) -> tuple[Any, Policy]:
     """The training loop train.py runs, `runner.training.Trainer.train` (one env, W&B disabled;
     `ours_train_config`), with `hook` called after every env step: what is timed is the loop
-    users run, not a copy."""
+    users run, not a copy. `population`: members trained together (the policy is member 0's)."""
     from runner.tracking import RunLogger
     from runner.training import Trainer
 
-    cfg = ours_train_config(env_id, config, learning_starts, total_steps, seed, device, compile)
+    cfg = ours_train_config(
+        env_id, config, learning_starts, total_steps, seed, device, compile, population
+    )
     run_dir = Path(tempfile.mkdtemp(prefix="sac-bench-run-"))
     trainer = Trainer(cfg, {}, run_dir)
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return trainer.agent.act(obs, deterministic=True)
+        return trainer.members[0].agent.act(obs, deterministic=True)
 
+    loggers = []
     try:
-        logger = RunLogger(run_dir, cfg, {})
-        try:
-            hook.start()
-            trainer.train(logger, on_step=lambda step: hook(step, policy))
-        finally:
-            logger.close({})
+        for member in trainer.members:
+            member.run_dir.mkdir(parents=True, exist_ok=True)
+            loggers.append(RunLogger(member.run_dir, member.cfg, {}))
+        hook.start()
+        trainer.train(loggers, on_step=lambda step: hook(step, policy))
     finally:
+        for logger in loggers:
+            logger.close({})
         trainer.close()
         shutil.rmtree(run_dir, ignore_errors=True)
-    return trainer.agent, policy
+    return trainer.members[0].agent, policy
 
 
 def train_sb3(

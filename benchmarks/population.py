@@ -1,0 +1,198 @@
+"""K seeds on one machine: our population against separate runs (ours and SB3's), in one invocation.
+
+    python benchmarks/population.py               # K = 8: benchmarks/results/<date>-<machine>/
+    python benchmarks/population.py --quick       # seconds: Pendulum, K = 2, tiny window
+    python benchmarks/population.py --device cuda --members 1 8 64 256   # on a GPU
+
+What it measures: steady member-env-steps per second, summed over the K seeds, in a window of
+--steps env steps (each with one gradient update per member) after learning_starts + --warmup,
+with the hyperparameters of benchmarks/perf/settings.py (256x256, batch 256, buffer 1e6,
+utd 1) for every arrangement:
+
+- population: `population=K` in one process (`Trainer.train`, the loop train.py runs), all cores;
+- ours separate: our single runs, as many at once as there are cores, one thread each;
+- SB3 separate: SB3 SAC's `learn()`, arranged the same way.
+
+K separate runs on C cores take K / C rounds of C concurrent runs, each round like the others,
+so the separate arrangements measure one round of C concurrent runs and sum their rates. Each
+run is a fresh child process (`--child`). Repeats alternate the arrangements; the report takes
+medians, and the ratios of the population's rate to each separate arrangement's.
+Writes population.json and POPULATION.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.perf.machine import RESULTS, machine_info, machine_slug  # noqa: E402
+from benchmarks.perf.settings import SHARED, ours_config, sb3_kwargs  # noqa: E402
+
+RESULT_MARK = "POPULATION_RESULT "
+ARRANGEMENTS = ("population", "ours-separate", "sb3-separate")
+
+
+def child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One timed run: `population` members of ours in one process, or one SB3 run."""
+    import torch
+
+    from benchmarks.perf.training import WindowTimer, train_ours, train_sb3
+
+    torch.set_num_threads(spec["threads"])
+    first = SHARED["learning_starts"] + spec["warmup"]
+    timer = WindowTimer(first, first + spec["steps"])
+    total = first + spec["steps"]
+    if spec["impl"] == "ours":
+        train_ours(
+            spec["env_id"], ours_config(), SHARED["learning_starts"], total, spec["seed"], timer,
+            spec["device"], population=spec["members"],
+        )  # fmt: skip
+    else:
+        train_sb3(spec["env_id"], sb3_kwargs(), total, spec["seed"], timer, spec["device"])
+    return {"member_steps_per_s": timer.steps_per_s * spec["members"]}
+
+
+def launch(spec: dict[str, Any]) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"]), "SDL_VIDEODRIVER": "dummy"}
+    return subprocess.Popen(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def collect(proc: subprocess.Popen) -> dict[str, Any]:
+    stdout, stderr = proc.communicate()
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_MARK):
+            return json.loads(line[len(RESULT_MARK) :])
+    raise RuntimeError(f"a benchmark child failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+
+
+def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespace) -> float:
+    """Member-env-steps per second of one arrangement, summed over what runs at once."""
+    base = dict(env_id=env_id, warmup=args.warmup, steps=args.steps, device=args.device)
+    if arrangement == "population":
+        spec = base | dict(impl="ours", members=members, threads=args.cores, seed=0)
+        return collect(launch(spec))["member_steps_per_s"]
+    impl = "ours" if arrangement == "ours-separate" else "sb3"
+    at_once = min(args.cores, members)
+    procs = [
+        launch(base | dict(impl=impl, members=1, threads=1, seed=seed)) for seed in range(at_once)
+    ]
+    return sum(collect(proc)["member_steps_per_s"] for proc in procs)
+
+
+def render(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [
+        "# A population of seeds against separate runs",
+        "",
+        f"Commit {machine['commit']}, {machine['cpu_model']} ({machine['cpu_count']} cores), "
+        f"device {machine['device']}, torch {machine['torch']}, SB3 "
+        f"{machine['stable_baselines3']}, {machine['date']}.",
+        "",
+        "Member-env-steps per second summed over the K seeds (median of "
+        f"{results['repeats']} alternating repeats; window of {results['steps']} env steps after "
+        f"learning_starts + {results['warmup']}), 256x256, batch 256, buffer 1e6, one update per "
+        "env step. Separate runs: "
+        f"{results['cores']} at once, one thread each; the population: one process, "
+        f"{results['cores']} threads.",
+        "",
+        "| env | K | population | ours separate | SB3 separate | population / SB3 | "
+        "population / ours separate |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["rows"]:
+        median = row["median"]
+        lines.append(
+            f"| {row['env_id']} | {row['members']} | {median['population']:.0f} | "
+            f"{median['ours-separate']:.0f} | {median['sb3-separate']:.0f} | "
+            f"{median['population'] / median['sb3-separate']:.2f}x | "
+            f"{median['population'] / median['ours-separate']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def output_dir(machine: dict[str, Any]) -> Path:
+    """benchmarks/results/<date>-<machine>/ (beside that day's speed results), or -2, -3, ...
+    when it already holds a population.json: a later run never overwrites an earlier one."""
+    name = f"{machine['date'][:10]}-{machine_slug(machine)}"
+    candidates = [RESULTS / name, *(RESULTS / f"{name}-{n}" for n in range(2, 1000))]
+    return next(path for path in candidates if not (path / "population.json").exists())
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="seconds: Pendulum, K=2, tiny window")
+    p.add_argument("--envs", nargs="+", default=["Pendulum-v1", "HalfCheetah-v5"])
+    p.add_argument("--members", nargs="+", type=int, default=[8], help="K values")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=200, help="env steps after learning starts")
+    p.add_argument("--steps", type=int, default=500, help="the timed window, in env steps")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--output", "--out", type=Path)
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.envs, args.members, args.repeats, args.warmup, args.steps = (
+            ["Pendulum-v1"], [2], 1, 10, 20,
+        )  # fmt: skip
+    for name in ("repeats", "steps", "cores"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if min(args.members) < 1:
+        p.error("--members must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.child:
+        print(RESULT_MARK + json.dumps(child(json.loads(args.child))), flush=True)
+        return
+    machine = machine_info(args.cores, args.device)
+    out = args.output or (
+        Path(tempfile.mkdtemp(prefix="population-bench-")) if args.quick else output_dir(machine)
+    )
+    rows = []
+    for env_id in args.envs:
+        for members in args.members:
+            runs: dict[str, list[float]] = {name: [] for name in ARRANGEMENTS}
+            for repeat in range(args.repeats):
+                for name in ARRANGEMENTS:
+                    start = time.perf_counter()
+                    runs[name].append(measure(name, env_id, members, args))
+                    print(
+                        f"{env_id} K={members} {name} #{repeat}: {runs[name][-1]:.0f} "
+                        f"member-steps/s ({time.perf_counter() - start:.0f} s)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            median = {name: statistics.median(values) for name, values in runs.items()}
+            rows.append(dict(env_id=env_id, members=members, runs=runs, median=median))
+    results = dict(
+        machine=machine, repeats=args.repeats, warmup=args.warmup,
+        steps=args.steps, cores=args.cores, rows=rows,
+    )  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "population.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "POPULATION.md").write_text(render(results))
+    print(render(results))
+    print(f"wrote {out / 'population.json'} and {out / 'POPULATION.md'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
