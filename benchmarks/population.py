@@ -42,12 +42,37 @@ from benchmarks.perf.settings import SHARED, ours_config, sb3_kwargs  # noqa: E4
 
 RESULT_MARK = "POPULATION_RESULT "
 ARRANGEMENTS = ("population", "ours-separate", "sb3-separate")
+MATMUL_CALLS = 30  # per floor measurement, after a warm-up of 5
+
+
+def matmul_rate(members: int, threads: int, device: str) -> float:
+    """GFLOP/s of the update's largest matmul, a (2K, 256, 256) @ (2K, 256, 256) bmm (K members'
+    two critics), at `threads`: what the matmuls of an update can reach at best."""
+    import torch
+
+    torch.set_num_threads(threads)
+    batch, hidden = SHARED["batch_size"], SHARED["hidden_sizes"][0]
+    x = torch.randn(2 * members, batch, hidden, device=device)
+    w = torch.randn(2 * members, hidden, hidden, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else lambda: None
+    for _ in range(5):
+        torch.bmm(x, w)
+    sync()
+    start = time.perf_counter()
+    for _ in range(MATMUL_CALLS):
+        torch.bmm(x, w)
+    sync()
+    flops = 2.0 * 2 * members * batch * hidden * hidden * MATMUL_CALLS
+    return flops / (time.perf_counter() - start) / 1e9
 
 
 def child(spec: dict[str, Any]) -> dict[str, Any]:
-    """One timed run: `population` members of ours in one process, or one SB3 run."""
+    """One timed run: `population` members of ours in one process, or one SB3 run; or, for
+    the floor, matmuls alone."""
     import torch
 
+    if spec["impl"] == "matmul":
+        return {"gflops": matmul_rate(spec["members"], spec["threads"], spec["device"])}
     from benchmarks.perf.training import WindowTimer, train_ours, train_sb3
 
     torch.set_num_threads(spec["threads"])
@@ -81,17 +106,35 @@ def collect(proc: subprocess.Popen) -> dict[str, Any]:
 
 
 def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespace) -> float:
-    """Member-env-steps per second of one arrangement, summed over what runs at once."""
+    """Member-env-steps per second of one arrangement, summed over what runs at once; for a
+    floor, the matmul GFLOP/s it can reach (summed the same way)."""
     base = dict(env_id=env_id, warmup=args.warmup, steps=args.steps, device=args.device)
-    if arrangement == "population":
-        spec = base | dict(impl="ours", members=members, threads=args.cores, seed=0)
-        return collect(launch(spec))["member_steps_per_s"]
-    impl = "ours" if arrangement == "ours-separate" else "sb3"
+    key = "gflops" if arrangement.startswith("floor") else "member_steps_per_s"
+    if arrangement in ("population", "floor-population"):
+        impl = "ours" if arrangement == "population" else "matmul"
+        spec = base | dict(impl=impl, members=members, threads=args.cores, seed=0)
+        return collect(launch(spec))[key]
+    impl = {"ours-separate": "ours", "sb3-separate": "sb3", "floor-separate": "matmul"}
     at_once = min(args.cores, members)
     procs = [
-        launch(base | dict(impl=impl, members=1, threads=1, seed=seed)) for seed in range(at_once)
+        launch(base | dict(impl=impl[arrangement], members=1, threads=1, seed=seed))
+        for seed in range(at_once)
     ]
-    return sum(collect(proc)["member_steps_per_s"] for proc in procs)
+    return sum(collect(proc)[key] for proc in procs)
+
+
+def floor_rate(gflops: float, env_id: str) -> float:
+    """Member-env-steps per second at which `gflops` does an update's matmuls and nothing else
+    (one update per env step)."""
+    import gymnasium as gym
+
+    from benchmarks.perf.flops import update_flops
+
+    env = gym.make(env_id)
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    env.close()
+    hidden, batch = list(SHARED["hidden_sizes"]), SHARED["batch_size"]
+    return gflops * 1e9 / update_flops(obs_dim, action_dim, hidden, batch)["total"]
 
 
 def render(results: dict[str, Any]) -> str:
@@ -121,6 +164,27 @@ def render(results: dict[str, Any]) -> str:
             f"{median['ours-separate']:.0f} | {median['sb3-separate']:.0f} | "
             f"{median['population'] / median['sb3-separate']:.2f}x | "
             f"{median['population'] / median['ours-separate']:.2f}x |"
+        )
+    lines += [
+        "",
+        "The matmul floor: member-env-steps per second if an update did its matmuls alone, at "
+        "the rate a (2K, 256, 256) bmm reaches with the arrangement's threads (the population: "
+        f"one process, {results['cores']} threads; separate runs: {results['cores']} one-thread "
+        "processes at once, summed); the update's matmul FLOPs from benchmarks/perf/flops.py.",
+        "",
+        "| env | K | population floor | population, % of it | separate floor | ours separate, "
+        "% of it | SB3 separate, % of it | population / ours separate at best |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in results["rows"]:
+        median, floors = row["median"], row["floors"]
+        lines.append(
+            f"| {row['env_id']} | {row['members']} | {floors['population']:.0f} | "
+            f"{100 * median['population'] / floors['population']:.0f} % | "
+            f"{floors['separate']:.0f} | "
+            f"{100 * median['ours-separate'] / floors['separate']:.0f} % | "
+            f"{100 * median['sb3-separate'] / floors['separate']:.0f} % | "
+            f"{floors['population'] / median['ours-separate']:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 
@@ -170,19 +234,27 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for env_id in args.envs:
         for members in args.members:
-            runs: dict[str, list[float]] = {name: [] for name in ARRANGEMENTS}
+            names = (*ARRANGEMENTS, "floor-population", "floor-separate")
+            runs: dict[str, list[float]] = {name: [] for name in names}
             for repeat in range(args.repeats):
-                for name in ARRANGEMENTS:
+                for name in names:
                     start = time.perf_counter()
                     runs[name].append(measure(name, env_id, members, args))
+                    unit = "GFLOP/s" if name.startswith("floor") else "member-steps/s"
                     print(
-                        f"{env_id} K={members} {name} #{repeat}: {runs[name][-1]:.0f} "
-                        f"member-steps/s ({time.perf_counter() - start:.0f} s)",
+                        f"{env_id} K={members} {name} #{repeat}: {runs[name][-1]:.0f} {unit} "
+                        f"({time.perf_counter() - start:.0f} s)",
                         file=sys.stderr,
                         flush=True,
                     )
             median = {name: statistics.median(values) for name, values in runs.items()}
-            rows.append(dict(env_id=env_id, members=members, runs=runs, median=median))
+            floors = {
+                "population": floor_rate(median["floor-population"], env_id),
+                "separate": floor_rate(median["floor-separate"], env_id),
+            }
+            rows.append(
+                dict(env_id=env_id, members=members, runs=runs, median=median, floors=floors)
+            )
     results = dict(
         machine=machine, repeats=args.repeats, warmup=args.warmup,
         steps=args.steps, cores=args.cores, rows=rows,
