@@ -1,8 +1,10 @@
-"""The training loop: build envs, agent and replay buffer from a config, then act, store and
-update, with evaluation, logging and checkpoints on their schedules.
+"""The training loop: build a population of members (one unless `population=K`; each a
+runner.member.MemberRun with its own envs, agent and replay buffer) from a config, then act and
+store for every member, update them all as one batched update (agents.population), and
+evaluate, log and checkpoint each member on its schedule.
 
 `run_training` is what `python train.py` runs after Hydra composed the config; benchmarks/
-time this very loop through `Trainer.train(logger, on_step=...)`.
+time this very loop through `Trainer.train(loggers, on_step=...)`.
 """
 
 from __future__ import annotations
@@ -165,20 +167,20 @@ class Trainer:
         """One env step of every member's sub-envs, their transitions stored, the updates owed,
         and the logs and evaluation due; a save from inside it (a crash) holds no env state."""
         cfg, progress = self.cfg, self.progress
-        infos = []
-        for member in self.members:
+        infos: list[dict[str, Any]] = []
+        for k, member in enumerate(self.members):
             member.mid_step = True
-            if member.diverged_at is None:
-                infos.append(member.collect())
-                if member.diverged_at is not None:
-                    print(
-                        f"warning: member {self.members.index(member)} (seed {member.cfg.seed}) "
-                        f"diverged at step {progress.step}: its actions are not finite; it "
-                        "stops acting, the other members go on",
-                        file=sys.stderr,
-                    )
-            else:
+            if member.diverged_at is not None:
                 infos.append({})
+                continue
+            infos.append(member.collect())
+            if member.diverged_at is not None:
+                print(
+                    f"warning: member {k} (seed {member.cfg.seed}) diverged at step "
+                    f"{progress.step}: its actions are not finite; it stops acting, the other "
+                    "members go on",
+                    file=sys.stderr,
+                )
         previous, step = progress.step, progress.step + cfg.num_envs
         for member in self.members:
             member.progress.step = step

@@ -668,3 +668,26 @@ def test_population_benchmark_quick_mode_writes_its_table(tmp_path: Path) -> Non
     assert f"| Pendulum-v1 | 2 | {median['population']:.0f} |" in result.stdout
     assert f"{ratio:.2f}x" in (tmp_path / "POPULATION.md").read_text()
     assert data["machine"]["commit"]
+
+
+def test_population_learning_compares_members_with_separate_runs(tmp_path: Path) -> None:
+    """benchmarks/population_learning.py at toy size: both arrangements trained, their final
+    returns read from the runs' summaries, the test statistic and the report written."""
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "population_learning.py"), "--members=2",
+         "--total-steps=200", f"--runs={runs}", f"--output={out}", "--cores=2",
+         "learning_starts=100", "eval.every=0", "eval.episodes=1", "agent.hidden_sizes=[16]",
+         "agent.batch_size=16"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((out / "population-learning-Pendulum-v1.json").read_text())
+    members = [json.loads((runs / f"population/member-{k}/summary.json").read_text())
+               for k in range(2)]  # fmt: skip
+    assert data["population_returns"] == [m["eval_return_mean"] for m in members]
+    separate = json.loads((runs / "separate/seed-1/summary.json").read_text())
+    assert data["separate_returns"][1] == separate["eval_return_mean"] and separate["seed"] == 1
+    assert 0.0 <= data["mann_whitney_p"] <= 1.0 and data["seeds"] == [0, 1]
+    assert "Mann-Whitney U" in (out / "population-learning-Pendulum-v1.md").read_text()
+    assert (out / "population-learning-Pendulum-v1" / "results.md").is_file()  # aggregate.py's
