@@ -46,13 +46,13 @@ ARRANGEMENTS = ("population", "population-per-core", "ours-separate", "sb3-separ
 MATMUL_CALLS = 30  # per floor measurement, after a warm-up of 5
 
 
-def matmul_rate(members: int, threads: int, device: str) -> float:
-    """GFLOP/s of the update's largest matmul, a (2K, 256, 256) @ (2K, 256, 256) bmm (K members'
-    two critics), at `threads`: what the matmuls of an update can reach at best."""
+def matmul_rate(members: int, threads: int, device: str, hidden: int) -> float:
+    """GFLOP/s of the update's largest matmul, a (2K, B, H) @ (2K, H, H) bmm (K members' two
+    critics' hidden layer), at `threads`: what the matmuls of an update can reach at best."""
     import torch
 
     torch.set_num_threads(threads)
-    batch, hidden = SHARED["batch_size"], SHARED["hidden_sizes"][0]
+    batch = SHARED["batch_size"]
     x = torch.randn(2 * members, batch, hidden, device=device)
     w = torch.randn(2 * members, hidden, hidden, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else lambda: None
@@ -72,8 +72,9 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     the floor, matmuls alone."""
     import torch
 
+    hidden = spec["hidden"]
     if spec["impl"] == "matmul":
-        return {"gflops": matmul_rate(spec["members"], spec["threads"], spec["device"])}
+        return {"gflops": matmul_rate(spec["members"], spec["threads"], spec["device"], hidden[0])}
     from benchmarks.perf.training import WindowTimer, train_ours, train_sb3
 
     torch.set_num_threads(spec["threads"])
@@ -81,12 +82,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     timer = WindowTimer(first, first + spec["steps"])
     total = first + spec["steps"]
     if spec["impl"] == "ours":
+        config = ours_config(hidden_sizes=list(hidden))
         train_ours(
-            spec["env_id"], ours_config(), SHARED["learning_starts"], total, spec["seed"], timer,
+            spec["env_id"], config, SHARED["learning_starts"], total, spec["seed"], timer,
             spec["device"], population=spec["members"],
         )  # fmt: skip
     else:
-        train_sb3(spec["env_id"], sb3_kwargs(), total, spec["seed"], timer, spec["device"])
+        kwargs = sb3_kwargs() | {"policy_kwargs": {"net_arch": list(hidden)}}
+        train_sb3(spec["env_id"], kwargs, total, spec["seed"], timer, spec["device"])
     return {"member_steps_per_s": timer.steps_per_s * spec["members"]}
 
 
@@ -109,7 +112,9 @@ def collect(proc: subprocess.Popen) -> dict[str, Any]:
 def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespace) -> float:
     """Member-env-steps per second of one arrangement, summed over what runs at once; for a
     floor, the matmul GFLOP/s it can reach (summed the same way)."""
-    base = dict(env_id=env_id, warmup=args.warmup, steps=args.steps, device=args.device)
+    base = dict(
+        env_id=env_id, warmup=args.warmup, steps=args.steps, device=args.device, hidden=args.hidden
+    )
     key = "gflops" if arrangement.startswith("floor") else "member_steps_per_s"
     if arrangement in ("population", "floor-population"):
         impl = "ours" if arrangement == "population" else "matmul"
@@ -127,7 +132,7 @@ def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespac
     return sum(collect(proc)[key] for proc in procs)
 
 
-def floor_rate(gflops: float, env_id: str) -> float:
+def floor_rate(gflops: float, env_id: str, hidden: list[int]) -> float:
     """Member-env-steps per second at which `gflops` does an update's matmuls and nothing else
     (one update per env step)."""
     import gymnasium as gym
@@ -137,7 +142,7 @@ def floor_rate(gflops: float, env_id: str) -> float:
     env = gym.make(env_id)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     env.close()
-    hidden, batch = list(SHARED["hidden_sizes"]), SHARED["batch_size"]
+    batch = SHARED["batch_size"]
     return gflops * 1e9 / update_flops(obs_dim, action_dim, hidden, batch)["total"]
 
 
@@ -152,7 +157,8 @@ def render(results: dict[str, Any]) -> str:
         "",
         "Member-env-steps per second summed over the K seeds (median of "
         f"{results['repeats']} alternating repeats; window of {results['steps']} env steps after "
-        f"learning_starts + {results['warmup']}), 256x256, batch 256, buffer 1e6, one update per "
+        f"learning_starts + {results['warmup']}), networks "
+        f"{'x'.join(map(str, results['hidden']))}, batch 256, buffer 1e6, one update per "
         "env step. Separate runs: "
         f"{results['cores']} at once, one thread each; the population: one process, "
         f"{results['cores']} threads.",
@@ -173,9 +179,9 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         "",
         "The matmul floor: member-env-steps per second if an update did its matmuls alone, at "
-        "the rate a (2K, 256, 256) bmm reaches with the arrangement's threads (the population: "
-        f"one process, {results['cores']} threads; the others: {results['cores']} one-thread "
-        "processes at once, each a (2, 256, 256) bmm, summed); the update's matmul FLOPs from "
+        "the rate a (2K, 256, H) @ (2K, H, H) bmm reaches with the arrangement's threads (the "
+        f"population: one process, {results['cores']} threads; the others: {results['cores']} "
+        "one-thread processes at once, each a K = 1 bmm, summed); the update's matmul FLOPs from "
         "benchmarks/perf/flops.py. No arrangement can pass its floor.",
         "",
         "| env | K | population floor | population, % of it | one-thread floor (all cores) | "
@@ -195,12 +201,12 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def output_dir(machine: dict[str, Any]) -> Path:
+def output_dir(machine: dict[str, Any], filename: str) -> Path:
     """benchmarks/results/<date>-<machine>/ (beside that day's speed results), or -2, -3, ...
-    when it already holds a population.json: a later run never overwrites an earlier one."""
+    when it already holds `filename`: a later run never overwrites an earlier one."""
     name = f"{machine['date'][:10]}-{machine_slug(machine)}"
     candidates = [RESULTS / name, *(RESULTS / f"{name}-{n}" for n in range(2, 1000))]
-    return next(path for path in candidates if not (path / "population.json").exists())
+    return next(path for path in candidates if not (path / filename).exists())
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -212,6 +218,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=200, help="env steps after learning starts")
     p.add_argument("--steps", type=int, default=500, help="the timed window, in env steps")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--hidden", nargs="+", type=int, default=list(SHARED["hidden_sizes"]),
+        help="hidden layer sizes of both libraries' networks (256 256)",
+    )  # fmt: skip
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     p.add_argument("--output", "--out", type=Path)
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -234,8 +244,13 @@ def main(argv: list[str] | None = None) -> None:
         print(RESULT_MARK + json.dumps(child(json.loads(args.child))), flush=True)
         return
     machine = machine_info(args.cores, args.device)
+    # Other network sizes than the shared 256x256 write files of their own, e.g. -64x64.
+    default = args.hidden == list(SHARED["hidden_sizes"])
+    suffix = "" if default else "-" + "x".join(map(str, args.hidden))
     out = args.output or (
-        Path(tempfile.mkdtemp(prefix="population-bench-")) if args.quick else output_dir(machine)
+        Path(tempfile.mkdtemp(prefix="population-bench-"))
+        if args.quick
+        else output_dir(machine, f"population{suffix}.json")
     )
     rows = []
     for env_id in args.envs:
@@ -255,21 +270,21 @@ def main(argv: list[str] | None = None) -> None:
                     )
             median = {name: statistics.median(values) for name, values in runs.items()}
             floors = {
-                "population": floor_rate(median["floor-population"], env_id),
-                "separate": floor_rate(median["floor-separate"], env_id),
+                "population": floor_rate(median["floor-population"], env_id, args.hidden),
+                "separate": floor_rate(median["floor-separate"], env_id, args.hidden),
             }
             rows.append(
                 dict(env_id=env_id, members=members, runs=runs, median=median, floors=floors)
             )
     results = dict(
         machine=machine, repeats=args.repeats, warmup=args.warmup,
-        steps=args.steps, cores=args.cores, rows=rows,
+        steps=args.steps, cores=args.cores, hidden=args.hidden, rows=rows,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    (out / "population.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "POPULATION.md").write_text(render(results))
+    (out / f"population{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / f"POPULATION{suffix}.md").write_text(render(results))
     print(render(results))
-    print(f"wrote {out / 'population.json'} and {out / 'POPULATION.md'}", file=sys.stderr)
+    print(f"wrote population{suffix}.json and POPULATION{suffix}.md in {out}", file=sys.stderr)
 
 
 if __name__ == "__main__":

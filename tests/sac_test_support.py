@@ -3,10 +3,14 @@ as a TrainConfig, for a Trainer in-process), reading W&B's offline run files, on
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -16,6 +20,7 @@ from typing import Any
 import torch
 
 from agents import SACConfig
+from agents.replay_buffer import Batch
 from configs.schema import EnvConfig, EvalConfig, TrainConfig, WandbConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +40,29 @@ def examples(count: int) -> int:
     """A property's example count in CI, times PROPERTY_EXAMPLES_SCALE when that is set (a
     longer local run: PROPERTY_EXAMPLES_SCALE=10 python -m pytest tests/test_*properties.py)."""
     return count * int(os.environ.get("PROPERTY_EXAMPLES_SCALE", "1"))
+
+
+def random_batch(obs_dim: int, action_dim: int, seed: int, batch_size: int = 32) -> Batch:
+    """A batch of transitions drawn from its own generator: the same `seed`, the same batch."""
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        obs=torch.randn(batch_size, obs_dim, generator=g) * 2.0,
+        action=torch.rand(batch_size, action_dim, generator=g) * 2.0 - 1.0,
+        reward=torch.randn(batch_size, generator=g),
+        next_obs=torch.randn(batch_size, obs_dim, generator=g) * 2.0,
+        terminated=(torch.rand(batch_size, generator=g) < 0.3).float(),
+    )
+
+
+def sigterm_at(stop_step: int) -> Callable[[int], bool]:
+    """An `on_step` hook that sends this process SIGTERM after step `stop_step`."""
+
+    def hook(step: int) -> bool:
+        if step == stop_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    return hook
 
 
 def run_train(
@@ -132,3 +160,29 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
+    """train.py's own entry point, in this process (hundreds of subprocesses would not fit).
+    Hydra's logging setup is left out (its handlers would keep this test's stderr), and what
+    main sets for the process (the SIGTERM handler, the warning format) is put back."""
+    from runner.hydra_errors import run_cli  # here: the rest of this module needs no runner
+
+    argv, err = sys.argv, io.StringIO()
+    sigterm, formatwarning = signal.getsignal(signal.SIGTERM), warnings.formatwarning
+    sys.argv = ["train.py", f"hydra.run.dir={run_dir}", "hydra/job_logging=none",
+                "hydra/hydra_logging=none", *overrides]  # fmt: skip
+    try:
+        with contextlib.redirect_stderr(err), contextlib.chdir(REPO):
+            import train
+
+            try:
+                run_cli(train.main)
+                code = 0
+            except SystemExit as error:
+                code = error.code if isinstance(error.code, int) else 1
+    finally:
+        sys.argv = argv
+        signal.signal(signal.SIGTERM, sigterm)
+        warnings.formatwarning = formatwarning
+    return code, err.getvalue()

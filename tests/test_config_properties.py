@@ -7,10 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import signal
-import sys
-import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,14 +15,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from sac_test_support import REPO, examples, one_torch_thread, train_in_process
+from sac_test_support import (
+    examples,
+    one_torch_thread,
+    train_in_process,
+    train_main_in_process,
+)
 
 from agents.checkpoint import kept_checkpoints, load_checkpoint
 from configs import CONFIG_DIR
 from configs.schema import TrainConfig
 from runner.config_store import register_configs
 from runner.errors import ConfigError
-from runner.hydra_errors import one_line, run_cli
+from runner.hydra_errors import one_line
 from runner.validation import validate
 
 register_configs()
@@ -98,37 +99,13 @@ def _override(key: str, value: Any) -> str:
     return f"{key}={text}"
 
 
-def _run_train_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
-    """train.py's own entry point, in this process (hundreds of subprocesses would not fit).
-    Hydra's logging setup is left out (its handlers would keep this test's stderr), and what
-    main sets for the process (the SIGTERM handler, the warning format) is put back."""
-    argv, err = sys.argv, io.StringIO()
-    sigterm, formatwarning = signal.getsignal(signal.SIGTERM), warnings.formatwarning
-    sys.argv = ["train.py", f"hydra.run.dir={run_dir}", "hydra/job_logging=none",
-                "hydra/hydra_logging=none", *overrides]  # fmt: skip
-    try:
-        with contextlib.redirect_stderr(err), contextlib.chdir(REPO):
-            import train
-
-            try:
-                run_cli(train.main)
-                code = 0
-            except SystemExit as error:
-                code = error.code if isinstance(error.code, int) else 1
-    finally:
-        sys.argv = argv
-        signal.signal(signal.SIGTERM, sigterm)
-        warnings.formatwarning = formatwarning
-    return code, err.getvalue()
-
-
 @settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(INVALID)
 def test_train_py_refuses_invalid_values_with_exit_2_and_one_line(
     tmp_path_factory: pytest.TempPathFactory, invalid: tuple[str, Any]
 ) -> None:
     run_dir = tmp_path_factory.mktemp("run")
-    code, err = _run_train_in_process(run_dir, "wandb.mode=disabled", _override(*invalid))
+    code, err = train_main_in_process(run_dir, "wandb.mode=disabled", _override(*invalid))
     assert code == 2, err
     assert "Traceback" not in err
     assert [line for line in err.splitlines() if line.startswith("error:")] == [

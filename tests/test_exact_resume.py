@@ -6,7 +6,6 @@ says so and resumes with new episodes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from sac_test_support import (
     TINY,
     one_torch_thread,
     run_train,
+    sigterm_at,
     tiny_config,
     train_in_process,
 )
@@ -139,16 +139,10 @@ def test_a_run_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path, env_id: st
         exploration=ExplorationConfig(noise_beta=1.0),
     )
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-
-    def sigterm_at_300(step: int) -> bool:
-        if step == 300:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return False
-
     with one_torch_thread():
         expected = train_in_process(cfg, straight)
         with pytest.raises(Terminated):
-            train_in_process(cfg, stopped, sigterm_at_300)
+            train_in_process(cfg, stopped, sigterm_at(300))
         assert load_checkpoint(stopped)["step"] == 300  # saved between steps 300 and 302
         resumed = train_in_process(replace(cfg, resume=str(stopped)), stopped)
     assert resumed["resume_kind"] == "exact" and expected["resume_kind"] is None

@@ -10,11 +10,11 @@ import copy
 
 import pytest
 import torch
+from sac_test_support import random_batch
 
 from agents import SACAgent, SACConfig
 from agents.fast.manual_update import actor_action
 from agents.optim import _adam_math, adam_step
-from agents.replay_buffer import Batch
 
 torch.set_num_threads(1)
 
@@ -26,17 +26,6 @@ def make_pair(obs_dim: int, action_dim: int, **overrides) -> tuple[SACAgent, SAC
     manual = SACAgent(obs_dim, action_dim, SACConfig(update_backend="manual", **kwargs))
     manual.load_state_dict(reference.state_dict())
     return reference, manual
-
-
-def make_batch(obs_dim: int, action_dim: int, seed: int, batch_size: int = 32) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    return Batch(
-        obs=torch.randn(batch_size, obs_dim, generator=g) * 2.0,
-        action=torch.rand(batch_size, action_dim, generator=g) * 2.0 - 1.0,
-        reward=torch.randn(batch_size, generator=g),
-        next_obs=torch.randn(batch_size, obs_dim, generator=g) * 2.0,
-        terminated=(torch.rand(batch_size, generator=g) < 0.3).float(),
-    )
 
 
 def gradients(agent: SACAgent) -> dict[str, torch.Tensor]:
@@ -66,7 +55,7 @@ def test_manual_update_matches_autograd(case: str) -> None:
     for agent in (reference, manual):
         agent.observe(torch.randn(50, obs_dim, generator=torch.Generator().manual_seed(9)) * 3)
     for step in range(4):
-        batch = make_batch(obs_dim, action_dim, seed=step)
+        batch = random_batch(obs_dim, action_dim, seed=step)
         results = []
         for agent in (reference, manual):
             for p in (*agent.actor.parameters(), *agent.critic.parameters(), agent.log_alpha):
@@ -100,7 +89,7 @@ def test_manual_update_terminal_rows_do_not_bootstrap() -> None:
             with torch.no_grad():
                 agent.critic_target.layers[-1].weight.mul_(scale)
                 agent.critic_target.layers[-1].bias.mul_(scale)
-            batch = make_batch(obs_dim, action_dim, seed=0)._replace(
+            batch = random_batch(obs_dim, action_dim, seed=0)._replace(
                 terminated=torch.full((32,), terminated)
             )
             torch.manual_seed(0)
@@ -169,7 +158,7 @@ def test_compiled_manual_update_matches_eager() -> None:
     _, compiled = make_pair(3, 2, hidden_sizes=[16, 16])
     compiled.compile()
     for step in range(3):  # the first update goes through optimizer.step() (Adam's state init)
-        batch = make_batch(3, 2, seed=step)
+        batch = random_batch(3, 2, seed=step)
         for agent in (eager, compiled):
             torch.manual_seed(step)
             agent.update(batch)

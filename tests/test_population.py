@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sac_test_support import random_batch
 
 from agents import SACAgent, SACConfig
 from agents.population import Population, fork_generator
@@ -35,15 +36,8 @@ def make_population(seeds: list[int], config: SACConfig) -> Population:
     return Population([make_lone(seed, config) for seed in seeds])
 
 
-def make_batch(seed: int, batch_size: int = 32) -> Batch:
-    g = torch.Generator().manual_seed(seed)
-    return Batch(
-        obs=torch.randn(batch_size, OBS_DIM, generator=g) * 2.0,
-        action=torch.rand(batch_size, ACTION_DIM, generator=g) * 2.0 - 1.0,
-        reward=torch.randn(batch_size, generator=g),
-        next_obs=torch.randn(batch_size, OBS_DIM, generator=g) * 2.0,
-        terminated=(torch.rand(batch_size, generator=g) < 0.3).float(),
-    )
+def make_batch(seed: int) -> Batch:
+    return random_batch(OBS_DIM, ACTION_DIM, seed)
 
 
 def flat_state(state: dict) -> dict[str, torch.Tensor]:

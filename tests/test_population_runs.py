@@ -5,8 +5,6 @@ the refusals of what cannot run."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from dataclasses import asdict, replace
@@ -15,7 +13,15 @@ from typing import Any
 
 import pytest
 import torch
-from sac_test_support import REPO, TINY, one_torch_thread, run_train, tiny_config
+from sac_test_support import (
+    REPO,
+    TINY,
+    one_torch_thread,
+    run_train,
+    sigterm_at,
+    tiny_config,
+    train_main_in_process,
+)
 
 from agents import SACConfig
 from agents.checkpoint import load_checkpoint
@@ -94,13 +100,6 @@ def test_member_dirs_are_runs_to_evaluate_export_and_aggregate(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert zip_path.stat().st_size > 0
-    report = tmp_path / "report.json"
-    result = subprocess.run(
-        [sys.executable, "evaluate.py", f"checkpoint={member}", "episodes=1", f"output={report}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(report.read_text())["episodes"] == 1
     table = tmp_path / "aggregate"
     result = subprocess.run(
         [sys.executable, "aggregate.py", str(population_dir), f"--out={table}"],
@@ -125,17 +124,11 @@ def _population_config(population: int = 2):
 def test_a_population_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path) -> None:
     cfg = _population_config()
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-
-    def sigterm_at_200(step: int) -> bool:
-        if step == 200:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return False
-
     with one_torch_thread():
         run_training(cfg, asdict(cfg), straight)
         trainer = Trainer(cfg, asdict(cfg), stopped)
         with pytest.raises(Terminated):
-            _train_members(trainer, sigterm_at_200)
+            _train_members(trainer, sigterm_at(200))
         assert load_checkpoint(stopped / "member-1")["step"] == 200
         resumed = run_training(replace(cfg, resume=str(stopped)), asdict(cfg), stopped)
     assert resumed["seeds"] == [0, 1]
@@ -201,9 +194,9 @@ def test_what_cannot_run_is_refused_in_one_line(
     tmp_path: Path, overrides: list[str], message: str
 ) -> None:
     run_dir = tmp_path / "run"
-    result = run_train(run_dir, *TINY, *overrides, check=False)
-    assert result.returncode == 2, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    code, stderr = train_main_in_process(run_dir, *TINY, *overrides)
+    assert code == 2, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr
     assert not run_dir.exists() or not any(run_dir.rglob("*.pt"))
