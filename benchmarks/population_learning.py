@@ -7,8 +7,9 @@ against K separate runs with the same seeds, same config, on one machine.
 The population runs in one process on all cores; the separate runs run as many at once as there
 are cores, one thread each. Their final evaluation returns (summary.json) are compared with a
 two-sided Mann-Whitney U test, and the solved count (final return >= --solved) taken for each;
-aggregate.py draws both as two groups. Run dirs go to --runs (not kept in the repo); the report
-(learning.json, LEARNING.md, aggregate.py's figures and table) to --output.
+aggregate.py draws both, as two configs (`--by env,population`). Run dirs go to --runs (not kept
+in the repo); the report (population-learning-<env>.json and .md, and aggregate.py's figures and
+table in population-learning-<env>/) to --output.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / f"{stem}.md").write_text(render(result, machine))
     subprocess.run(
         [sys.executable, "aggregate.py", str(args.runs / "population"), str(args.runs / "separate"),
-         f"--out={out / stem}"],
+         "--by=env,population", f"--out={out / stem}"],
         cwd=REPO, check=True,
     )  # fmt: skip
     print(render(result, machine))

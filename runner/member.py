@@ -307,9 +307,11 @@ class MemberRun:
         )
 
     def summary(self, wall_time: float, steps_per_second: float, checkpoint: Path) -> dict:
-        assert self.last_eval is not None
+        # Only a member that diverged before its first evaluation has none: no return to report.
+        nan = float("nan")
+        no_eval = {"return_mean": nan, "return_std": nan, "episodes": 0, "episode_returns": []}
         summary = run_summary(
-            self.cfg, self.progress, self.last_eval, wall_time, steps_per_second,
+            self.cfg, self.progress, self.last_eval or no_eval, wall_time, steps_per_second,
             self.agent.num_updates, self.resume_kind, checkpoint,
         )  # fmt: skip
         if self.diverged_at is not None:

@@ -5,6 +5,7 @@ the refusals of what cannot run."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import asdict, replace
@@ -27,6 +28,7 @@ from agents import SACConfig
 from agents.checkpoint import load_checkpoint
 from configs.schema import EvalConfig, ExplorationConfig
 from runner.process import Terminated
+from runner.resume import AUTO, resume_sources
 from runner.tracking import RunLogger
 from runner.training import Trainer, run_training
 
@@ -122,6 +124,8 @@ def _population_config(population: int = 2):
 
 
 def test_a_population_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path) -> None:
+    """SIGTERM at step 200 of 400, then resume=auto: every member ends as in the straight run,
+    and resume=auto on the finished population only reports its population.json."""
     cfg = _population_config()
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     with one_torch_thread():
@@ -130,8 +134,14 @@ def test_a_population_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path) -> 
         with pytest.raises(Terminated):
             _train_members(trainer, sigterm_at(200))
         assert load_checkpoint(stopped / "member-1")["step"] == 200
-        resumed = run_training(replace(cfg, resume=str(stopped)), asdict(cfg), stopped)
-    assert resumed["seeds"] == [0, 1]
+        # as a requeued cluster job does: resume=auto finds each member's checkpoint
+        resumed = run_training(replace(cfg, resume=AUTO), asdict(cfg), stopped)
+        again = run_training(replace(cfg, resume=AUTO), asdict(cfg), stopped)  # finished: no-op
+    assert resumed["seeds"] == [0, 1] and again == json.loads(
+        (stopped / "population.json").read_text()
+    )
+    explicit = resume_sources(str(stopped), tmp_path / "elsewhere", asdict(cfg), 2)
+    assert explicit == [str(stopped / "member-0"), str(stopped / "member-1")]
     for k in range(2):
         expected, got = (
             _params(straight / f"member-{k}/model.pt"),
@@ -159,19 +169,23 @@ def _train_members(trainer: Trainer, on_step) -> list[dict[str, Any]]:
 
 
 def test_a_diverged_member_is_reported_and_the_others_go_on(tmp_path: Path, capsys) -> None:
-    cfg = _population_config(population=3)
+    cfg = _population_config(population=4)
     trainer = Trainer(cfg, asdict(cfg), tmp_path)
 
-    def poison_member_1(step: int) -> bool:
-        if step == 250:
+    def poison_members(step: int) -> bool:
+        poisoned = {150: 3, 250: 1}.get(step)  # member 3 before the first evaluation (at 200)
+        if poisoned is not None:
             with torch.no_grad():
-                trainer.members[1].agent.actor.mu.weight.fill_(float("nan"))
+                trainer.members[poisoned].agent.actor.mu.weight.fill_(float("nan"))
         return False
 
     with one_torch_thread():
-        summaries = _train_members(trainer, poison_member_1)
-    assert "member 1 (seed 1) diverged at step 250" in capsys.readouterr().err
-    assert summaries[1]["diverged_at_step"] == 250
+        summaries = _train_members(trainer, poison_members)
+    err = capsys.readouterr().err
+    assert "member 1 (seed 1) diverged at step 250" in err
+    assert "member 3 (seed 3) diverged at step 150" in err
+    assert summaries[1]["diverged_at_step"] == 250 and summaries[3]["diverged_at_step"] == 150
+    assert math.isnan(summaries[3]["eval_return_mean"])  # no evaluation before it diverged
     for k in (0, 2):
         assert "diverged_at_step" not in summaries[k] and summaries[k]["total_steps"] == 400
         params = _params(tmp_path / f"member-{k}/model.pt")
