@@ -78,17 +78,19 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from benchmarks.perf.training import WindowTimer, train_ours, train_sb3
 
     torch.set_num_threads(spec["threads"])
-    first = SHARED["learning_starts"] + spec["warmup"]
+    learning_starts = spec["learning_starts"]
+    first = learning_starts + spec["warmup"]
     timer = WindowTimer(first, first + spec["steps"])
     total = first + spec["steps"]
     if spec["impl"] == "ours":
         config = ours_config(hidden_sizes=list(hidden))
         train_ours(
-            spec["env_id"], config, SHARED["learning_starts"], total, spec["seed"], timer,
+            spec["env_id"], config, learning_starts, total, spec["seed"], timer,
             spec["device"], population=spec["members"],
         )  # fmt: skip
     else:
-        kwargs = sb3_kwargs() | {"policy_kwargs": {"net_arch": list(hidden)}}
+        kwargs = sb3_kwargs(learning_starts=learning_starts)
+        kwargs["policy_kwargs"] = {"net_arch": list(hidden)}
         train_sb3(spec["env_id"], kwargs, total, spec["seed"], timer, spec["device"])
     return {"member_steps_per_s": timer.steps_per_s * spec["members"]}
 
@@ -113,7 +115,12 @@ def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespac
     """Member-env-steps per second of one arrangement, summed over what runs at once; for a
     floor, the matmul GFLOP/s it can reach (summed the same way)."""
     base = dict(
-        env_id=env_id, warmup=args.warmup, steps=args.steps, device=args.device, hidden=args.hidden
+        env_id=env_id,
+        warmup=args.warmup,
+        steps=args.steps,
+        device=args.device,
+        hidden=args.hidden,
+        learning_starts=args.learning_starts,
     )
     key = "gflops" if arrangement.startswith("floor") else "member_steps_per_s"
     if arrangement in ("population", "floor-population"):
@@ -157,7 +164,7 @@ def render(results: dict[str, Any]) -> str:
         "",
         "Member-env-steps per second summed over the K seeds (median of "
         f"{results['repeats']} alternating repeats; window of {results['steps']} env steps after "
-        f"learning_starts + {results['warmup']}), networks "
+        f"learning_starts {results['learning_starts']} + {results['warmup']}), networks "
         f"{'x'.join(map(str, results['hidden']))}, batch 256, buffer 1e6, one update per "
         "env step. Separate runs: "
         f"{results['cores']} at once, one thread each; the population: one process, "
@@ -211,13 +218,17 @@ def output_dir(machine: dict[str, Any], filename: str) -> Path:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="seconds: Pendulum, K=2, tiny window")
+    p.add_argument(
+        "--quick", action="store_true",
+        help="seconds: Pendulum, K=2, 32x32 networks, learning_starts 100, a tiny window",
+    )  # fmt: skip
     p.add_argument("--envs", nargs="+", default=["Pendulum-v1", "HalfCheetah-v5"])
     p.add_argument("--members", nargs="+", type=int, default=[8], help="K values")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--warmup", type=int, default=200, help="env steps after learning starts")
     p.add_argument("--steps", type=int, default=500, help="the timed window, in env steps")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--learning-starts", type=int, default=SHARED["learning_starts"])
     p.add_argument(
         "--hidden", nargs="+", type=int, default=list(SHARED["hidden_sizes"]),
         help="hidden layer sizes of both libraries' networks (256 256)",
@@ -230,6 +241,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.envs, args.members, args.repeats, args.warmup, args.steps = (
             ["Pendulum-v1"], [2], 1, 10, 20,
         )  # fmt: skip
+        args.hidden, args.learning_starts = [32, 32], 100
     for name in ("repeats", "steps", "cores"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
@@ -245,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     machine = machine_info(args.cores, args.device)
     # Other network sizes than the shared 256x256 write files of their own, e.g. -64x64.
-    default = args.hidden == list(SHARED["hidden_sizes"])
+    default = args.quick or args.hidden == list(SHARED["hidden_sizes"])
     suffix = "" if default else "-" + "x".join(map(str, args.hidden))
     out = args.output or (
         Path(tempfile.mkdtemp(prefix="population-bench-"))
@@ -278,7 +290,8 @@ def main(argv: list[str] | None = None) -> None:
             )
     results = dict(
         machine=machine, repeats=args.repeats, warmup=args.warmup,
-        steps=args.steps, cores=args.cores, hidden=args.hidden, rows=rows,
+        steps=args.steps, cores=args.cores, hidden=args.hidden,
+        learning_starts=args.learning_starts, rows=rows,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     (out / f"population{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")

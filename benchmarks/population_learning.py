@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1)
     p.add_argument("--runs", type=Path, default=REPO / "runs" / "population-learning")
     p.add_argument("--output", "--out", type=Path)
+    p.add_argument("--reps", type=int, default=2000, help="aggregate.py's bootstrap resamples")
     p.add_argument("overrides", nargs="*", help="more train.py overrides for both")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if args.members < 2:
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     (out / f"{stem}.md").write_text(render(result, machine))
     subprocess.run(
         [sys.executable, "aggregate.py", str(args.runs / "population"), str(args.runs / "separate"),
-         "--by=env,population", f"--out={out / stem}"],
+         "--by=env,population", f"--out={out / stem}", f"--reps={args.reps}"],
         cwd=REPO, check=True,
     )  # fmt: skip
     print(render(result, machine))
