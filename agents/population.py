@@ -34,7 +34,13 @@ from agents.sac import Metrics, SACAgent, fast_update_path
 from agents.validation import check_batch
 
 _NETWORKS = ("actor", "critic", "critic_target")
-_OPTIMIZERS = {"actor_optimizer": "actor", "critic_optimizer": "critic", "alpha_optimizer": None}
+# What each stacked optimizer steps: its stacks' name, and the SACAgent optimizer and learning
+# rate it stands in for.
+_OPTIMIZED = {
+    "actor": ("actor_optimizer", "actor_lr"),
+    "critic": ("critic_optimizer", "critic_lr"),
+    "log_alpha": ("alpha_optimizer", "alpha_lr"),
+}
 
 
 def fork_generator(device: torch.device) -> torch.Generator:
@@ -85,24 +91,23 @@ class Population:
     def _stack_members(self) -> None:
         """Move every member's parameters into (K, ...) stacks, leaving views in the members, and
         stack their optimizers' state (a resumed member's moments) the same way."""
-        config = self.config
-        groups = {name: [list(getattr(m, name).parameters()) for m in self.members]
-                  for name in _NETWORKS}  # fmt: skip
-        groups["log_alpha"] = [[m.log_alpha] for m in self.members]
+        groups = {
+            name: [list(getattr(member, name).parameters()) for member in self.members]
+            for name in _NETWORKS
+        }
+        groups["log_alpha"] = [[member.log_alpha] for member in self.members]
         for name, per_member in groups.items():
             stacks = [torch.stack([p.detach() for p in same]) for same in zip(*per_member)]
             for index, params in enumerate(per_member):
                 for param, stack in zip(params, stacks):
                     param.data = stack[index]  # the member's own Parameter, now a view
             self._stacks[name] = stacks
-        learning_rates = {"actor": config.actor_lr, "critic": config.critic_lr,
-                          "log_alpha": config.alpha_lr}  # fmt: skip
-        for name, lr in learning_rates.items():
+        for name, (optimizer_name, lr_name) in _OPTIMIZED.items():
+            lr = getattr(self.config, lr_name)
             optimizer = make_adam(self._stacks[name], lr, self.device)
             self._optimizers[name] = optimizer
-            member_optimizers = [getattr(m, f"{'alpha' if name == 'log_alpha' else name}_optimizer")
-                                 for m in self.members]  # fmt: skip
-            self._stack_optimizer_state(optimizer, member_optimizers)
+            own = [getattr(member, optimizer_name) for member in self.members]
+            self._stack_optimizer_state(optimizer, own)
         self._parts = self._build_parts()
 
     def _stack_optimizer_state(
@@ -182,9 +187,11 @@ class Population:
             return state
         for name in _NETWORKS:
             state[name] = {key: value.clone() for key, value in state[name].items()}
-        for key, group in _OPTIMIZERS.items():
-            optimizer = self._optimizers[group or "log_alpha"]
-            state[key] = self._member_optimizer_state(optimizer, state[key], index)
+        for name, (optimizer_name, _) in _OPTIMIZED.items():
+            optimizer = self._optimizers[name]
+            state[optimizer_name] = self._member_optimizer_state(
+                optimizer, state[optimizer_name], index
+            )
         return state
 
     @staticmethod

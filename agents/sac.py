@@ -150,7 +150,8 @@ class SACAgent:
         self.sde_log_std: torch.Tensor | None = None
         self.action_low, self.action_high = action_bounds(action_low, action_high, action_dim)
         # Where acting and the manual update draw their noise (None: torch's default generator);
-        # each member of a population of several has its own (agents/population.py).
+        # each member of a population of several has its own (agents/population.py). The
+        # autograd backend, used only alone, draws from the default generator.
         self.generator: torch.Generator | None = None
         self._compiled_step: Callable[..., Metrics] | None = None  # set by compile()
         self._update_path = self._choose_update_path()

@@ -56,4 +56,7 @@ def test_population_learning_compares_members_with_separate_runs(tmp_path: Path)
     assert data["separate_returns"][1] == separate["eval_return_mean"] and separate["seed"] == 1
     assert 0.0 <= data["mann_whitney_p"] <= 1.0 and data["seeds"] == [0, 1]
     assert "Mann-Whitney U" in (out / "population-learning-Pendulum-v1.md").read_text()
-    assert (out / "population-learning-Pendulum-v1" / "results.md").is_file()  # aggregate.py's
+    table = (out / "population-learning-Pendulum-v1" / "results.md").read_text()  # aggregate.py's
+    # the members read as runs, and as a config of their own beside the separate runs
+    assert "| Pendulum-v1 | ours | population=2 | 2 (0–1) | 0 | 200 |" in table
+    assert "| Pendulum-v1 | ours | population=1 | 2 (0–1) | 0 | 200 |" in table
