@@ -27,7 +27,13 @@ from agents.checkpoint import (
 from agents.replay_buffer import ReplayBuffer
 from configs import CONFIG_DIR
 from runner.errors import ConfigError
-from runner.run_dir import POPULATION_SUMMARY, finished_at, saved_config
+from runner.run_dir import (
+    POPULATION_SUMMARY,
+    finished_at,
+    member_config,
+    member_dir,
+    saved_config,
+)
 
 AUTO = "auto"  # resume=auto: the run dir's own checkpoint if it has one, else a fresh start
 
@@ -280,8 +286,8 @@ def resume_sources(
         seed = int(config_dict.get("seed", 0))
         sources = [
             auto_resume_source(
-                run_dir if population == 1 else run_dir / f"member-{k}",
-                {**config_dict, "seed": seed + k} if population > 1 else config_dict,
+                member_dir(run_dir, k, population),
+                member_config(config_dict, seed + k, population),
             )
             for k in range(population)
         ]
@@ -300,7 +306,7 @@ def resume_sources(
             f"resume={resume}: population={population} resumes from a population's run dir "
             "(the one that holds member-0/, member-1/, ...)"
         )
-    return [str(folder / f"member-{k}") for k in range(population)]
+    return [str(member_dir(folder, k, population)) for k in range(population)]
 
 
 def finished_summary(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -20,6 +21,17 @@ from runner.errors import ConfigError
 RUN_FILES = (FILENAME, "model.pt", "best.pt", "summary.json", "metrics.jsonl")
 # What a population of several members writes beside its members' dirs (member-<i>/).
 POPULATION_SUMMARY = "population.json"
+
+
+def member_dir(run_dir: Path, index: int, population: int) -> Path:
+    """Where member `index` writes: the run dir itself for a single run, else member-<index>/."""
+    return run_dir if population == 1 else run_dir / f"member-{index}"
+
+
+def member_config(config_dict: dict[str, Any], seed: int, population: int) -> dict[str, Any]:
+    """A member's resolved config: the run's, with the member's own seed (a single run's is the
+    run's, as it came)."""
+    return config_dict if population == 1 else {**config_dict, "seed": seed}
 
 
 def refuse_used_run_dir(run_dir: Path, resume: str | None) -> None:

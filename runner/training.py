@@ -32,19 +32,9 @@ from runner.member import MemberRun, crossed
 from runner.process import StopAtStepEnd
 from runner.reports import population_summary
 from runner.resume import AUTO, carry_best_model, finished_summary, resume_sources
-from runner.run_dir import POPULATION_SUMMARY, refuse_used_run_dir
+from runner.run_dir import POPULATION_SUMMARY, member_config, member_dir, refuse_used_run_dir
 from runner.tracking import RunLogger, drop_rows_after, population_name
 from runner.validation import validate, warn_about_wasted_settings
-
-
-def member_dir(run_dir: Path, index: int, population: int) -> Path:
-    """Where member `index` writes: the run dir itself for a single run, else member-<index>/."""
-    return run_dir if population == 1 else run_dir / f"member-{index}"
-
-
-def member_config(config_dict: dict[str, Any], seed: int) -> dict[str, Any]:
-    """A member's resolved config: the run's, with the member's own seed."""
-    return {**config_dict, "seed": seed}
 
 
 class Trainer:
@@ -75,9 +65,10 @@ class Trainer:
         try:
             for k in range(size):
                 seed = cfg.seed + k
+                member_cfg = replace(cfg, seed=seed, resume=sources[k])
                 member = MemberRun(
-                    replace(cfg, seed=seed, resume=sources[k]), member_config(config_dict, seed),
-                    dirs[k], self.spaces, self.device, resumed[k], own_generator=size > 1,
+                    member_cfg, member_config(config_dict, seed, size), dirs[k], self.spaces,
+                    self.device, resumed[k], own_generator=size > 1,
                 )  # fmt: skip
                 member.label = "" if size == 1 else f" (member {k}, seed {seed})"
                 self.members.append(member)
