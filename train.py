@@ -77,11 +77,14 @@ def main(dict_cfg: DictConfig) -> float:
         bad_input(str(error), run_dir)
     except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM; the loop said where it saved
         sys.exit(exit_status(error))
+    members = summary.get("members")  # a population's summary (population.json)
+    spread = "" if members is None else f" (mean ± std over {len(members)} members)"
     print(
-        f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}; "
-        f"{summary['steps_per_second']:.0f} steps/s; outputs in {run_dir}"
+        f"eval return {summary['eval_return_mean']:.1f} ± {summary['eval_return_std']:.1f}"
+        f"{spread}; {summary['steps_per_second']:.0f} {'member-' if members else ''}steps/s; "
+        f"outputs in {run_dir}"
     )
-    evaluated = run_dir if "members" not in summary else run_dir / summary["members"][0]["run_dir"]
+    evaluated = run_dir if members is None else run_dir / members[0]["run_dir"]
     print(f"evaluate it: python evaluate.py checkpoint={evaluated} episodes=10 video=true")
     # Older summaries (a finished run that resume=auto reports) lack the recent mean.
     return float(summary.get("eval_return_recent_mean", summary["eval_return_mean"]))
