@@ -123,6 +123,8 @@ class Population:
                 "exp_avg": torch.stack([s["exp_avg"] for s in saved]).to(self.device),
                 "exp_avg_sq": torch.stack([s["exp_avg_sq"] for s in saved]).to(self.device),
             }
+        for own in member_optimizers:  # the stacks hold the moments now: one copy, not two
+            own.state.clear()
 
     def _build_parts(self) -> UpdateParts:
         config, first = self.config, self.members[0]
@@ -198,8 +200,7 @@ class Population:
     def _member_optimizer_state(
         optimizer: torch.optim.Adam, member_state: dict[str, Any], index: int
     ) -> dict[str, Any]:
-        member_state = copy.deepcopy(member_state)
-        member_state["state"] = {}
+        member_state = {"state": {}, "param_groups": copy.deepcopy(member_state["param_groups"])}
         for position, stack in enumerate(optimizer.param_groups[0]["params"]):
             state = optimizer.state.get(stack)
             if not state:

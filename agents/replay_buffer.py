@@ -35,7 +35,7 @@ class ReplayBuffer:
             raise ValueError(f"obs_dim and action_dim must be >= 1, got {obs_dim}, {action_dim}")
         self.capacity = capacity
         self.device = checked_device(device)
-        widths = dict(obs=obs_dim, action=action_dim, reward=1, next_obs=obs_dim, terminated=1)
+        widths = self.field_widths(obs_dim, action_dim)
         # One (capacity, width) row tensor; each field is a column view of it. Why: a sample is
         # then one gather of B rows instead of one per field, and an add one row copy; at batch
         # 256 a gather costs ~12 µs of overhead, so five of them were a few % of a small update.
@@ -53,6 +53,11 @@ class ReplayBuffer:
         self.storage = {name: self.rows[:, col] for name, col in self._columns.items()}
         self.position = 0  # next index to write
         self.size = 0
+
+    @staticmethod
+    def field_widths(obs_dim: int, action_dim: int) -> dict[str, int]:
+        """Each field's float32 columns in a stored row (their sum: one transition's width)."""
+        return dict(obs=obs_dim, action=action_dim, reward=1, next_obs=obs_dim, terminated=1)
 
     def __len__(self) -> int:
         return self.size

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.perf.children import read_result  # noqa: E402
 from benchmarks.perf.machine import RESULTS, machine_info, machine_slug  # noqa: E402
 from benchmarks.perf.settings import SHARED, ours_config, sb3_kwargs  # noqa: E402
 
@@ -105,9 +106,9 @@ def launch(spec: dict[str, Any]) -> subprocess.Popen:
 
 def collect(proc: subprocess.Popen) -> dict[str, Any]:
     stdout, stderr = proc.communicate()
-    for line in reversed(stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK) :])
+    result = read_result(stdout, RESULT_MARK)
+    if result is not None:
+        return result
     raise RuntimeError(f"a benchmark child failed (exit {proc.returncode}):\n{stderr[-3000:]}")
 
 
@@ -142,15 +143,12 @@ def measure(arrangement: str, env_id: str, members: int, args: argparse.Namespac
 def floor_rate(gflops: float, env_id: str, hidden: list[int]) -> float:
     """Member-env-steps per second at which `gflops` does an update's matmuls and nothing else
     (one update per env step)."""
-    import gymnasium as gym
-
     from benchmarks.perf.flops import update_flops
+    from envs import env_spaces
 
-    env = gym.make(env_id)
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    env.close()
-    batch = SHARED["batch_size"]
-    return gflops * 1e9 / update_flops(obs_dim, action_dim, hidden, batch)["total"]
+    spaces = env_spaces(env_id)
+    count = update_flops(spaces.obs_dim, spaces.action_dim, hidden, SHARED["batch_size"])
+    return gflops * 1e9 / count["total"]
 
 
 def render(results: dict[str, Any]) -> str:

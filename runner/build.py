@@ -63,7 +63,8 @@ def build_noise(cfg: TrainConfig, spaces: EnvSpaces, step: int) -> ColoredNoise 
 def check_population_memory(cfg: TrainConfig, spaces: EnvSpaces, device: torch.device) -> None:
     """Refuse, before anything is built, a population whose replay buffers cannot all fit: they
     allocate lazily, so an oversized one would otherwise fail hours in, when the buffers fill."""
-    row_bytes = 4 * (2 * spaces.obs_dim + spaces.action_dim + 2)  # float32 (obs, a, r, obs', term)
+    widths = ReplayBuffer.field_widths(spaces.obs_dim, spaces.action_dim)
+    row_bytes = 4 * sum(widths.values())  # float32
     needed = cfg.population * cfg.agent.buffer_size * row_bytes
     available = available_memory(device)
     if available is not None and needed > available:

@@ -209,6 +209,14 @@ def child_main(spec: dict[str, Any]) -> None:
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
+def read_result(stdout: str, mark: str) -> dict[str, Any] | None:
+    """The JSON a child printed after `mark` (its last such line), else None."""
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(mark):
+            return json.loads(line[len(mark) :])
+    return None
+
+
 def run_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
     """One fresh process per run (so peak RSS is that run's); returns its JSON line."""
     env = {
@@ -225,9 +233,9 @@ def run_child(spec: dict[str, Any], timeout: float | None = None) -> dict[str, A
         text=True,
         timeout=timeout,
     )
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith(RESULT_MARK):
-            return json.loads(line[len(RESULT_MARK) :])
+    result = read_result(proc.stdout, RESULT_MARK)
+    if result is not None:
+        return result
     raise RuntimeError(
         f"child {spec['task']} {spec.get('impl', '')} {spec['env_id']} failed "
         f"(exit {proc.returncode}):\n{proc.stderr[-3000:]}"
