@@ -7,8 +7,12 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from agents.distributions import TanhNormal
+
+
+LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default
 
 
 def mlp(in_dim: int, hidden_sizes: Sequence[int], out_dim: int | None = None) -> nn.Sequential:
@@ -86,13 +90,25 @@ class EnsembleLinear(nn.Module):
 
 
 class Critic(nn.Module):
-    """n Q-networks Q_i(obs, action) evaluated together; output (n, B)."""
+    """n Q-networks Q_i(obs, action) evaluated together; output (n, B).
+
+    With `layer_norm`, each hidden layer's pre-activation is normalized over its units before
+    the ReLU (Linear -> LayerNorm -> ReLU, as DroQ). Without LayerNorm's learned gain and bias:
+    the critic keeps exactly the parameters (and checkpoint keys) of the plain one, and the
+    hand-written update needs no extra gradients; the next linear layer learns the scale.
+    """
 
     def __init__(
-        self, obs_dim: int, action_dim: int, hidden_sizes: Sequence[int], num_critics: int = 2
+        self,
+        obs_dim: int,
+        action_dim: int,
+        hidden_sizes: Sequence[int],
+        num_critics: int = 2,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         self.num_critics = num_critics
+        self.layer_norm = layer_norm
         dims = [obs_dim + action_dim, *hidden_sizes, 1]
         self.layers = nn.ModuleList(
             EnsembleLinear(num_critics, d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:])
@@ -102,5 +118,8 @@ class Critic(nn.Module):
         x = torch.cat([obs, action], dim=-1)  # (B, D)
         x = x.unsqueeze(0).expand(self.num_critics, *x.shape)  # (n, B, D), no copy
         for layer in self.layers[:-1]:
-            x = layer(x).relu_()  # (n, B, H); in place is safe, as in mlp()
+            x = layer(x)  # (n, B, H)
+            if self.layer_norm:
+                x = F.layer_norm(x, x.shape[-1:], eps=LAYER_NORM_EPS)
+            x = x.relu_()  # in place is safe, as in mlp()
         return self.layers[-1](x).squeeze(-1)  # (n, B)

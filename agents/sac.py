@@ -131,7 +131,9 @@ class SACAgent:
             obs_dim, action_dim, hidden, config.log_std_min, config.log_std_max,
             config.clamp_log_std, config.mean_clip,
         ).to(self.device)  # fmt: skip
-        self.critic = Critic(obs_dim, action_dim, hidden, config.num_critics).to(self.device)
+        self.critic = Critic(
+            obs_dim, action_dim, hidden, config.num_critics, config.critic_layer_norm
+        ).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(
             float(np.log(config.init_alpha)), device=self.device, requires_grad=config.learn_alpha
@@ -180,6 +182,7 @@ class SACAgent:
             actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
             self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.gamma,
             cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
+            cfg.critic_layer_norm,
         )  # fmt: skip
 
     def compile(self) -> None:

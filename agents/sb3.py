@@ -355,6 +355,11 @@ def agent_to_sb3_state(agent: SACAgent) -> Tensors:
             "an agent trained with normalize_obs=true cannot be exported to SB3: its policy "
             "has no place for the observation statistics"
         )
+    if agent.config.critic_layer_norm:
+        raise ValueError(
+            "an agent trained with critic_layer_norm=true cannot be exported to SB3: its "
+            "critics have no LayerNorm"
+        )
     gsde, mean_clip = agent.sde_log_std is not None, agent.config.mean_clip
     if mean_clip is not None and not gsde:
         raise ValueError(

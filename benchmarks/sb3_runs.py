@@ -12,9 +12,9 @@ to `SAC("MlpPolicy", env, ...)`: hidden sizes and number of critics, the learnin
 buffer size, tau, gamma, learning_starts, gradient steps per env step (agent.utd), the initial
 alpha (learned or fixed) and the target entropy, total_steps, one env. Settings SB3 cannot
 express are refused with one `error:` line and exit status 2 rather than changed: actor, critic
-and alpha learning rates that differ (SB3 has one learning_rate), a fractional agent.utd,
-agent.actor_update_every > 1, agent.normalize_obs, num_envs > 1, coloured exploration noise or
-no uniform warm-up, eval.video, resume. SB3 runs log to no W&B (config.yaml says so).
+and (when learned) alpha learning rates that differ (SB3 has one learning_rate), a fractional
+agent.utd, agent.actor_update_every > 1, agent.normalize_obs, agent.critic_layer_norm,
+num_envs > 1, coloured exploration noise or no uniform warm-up, eval.video, resume. SB3 runs log to no W&B (config.yaml says so).
 
 Evaluation is train.py's: every eval.every env steps and at the end, after that step's gradient
 steps, eval.episodes deterministic episodes on envs seeded seed + eval.seed_offset, run by
@@ -111,7 +111,9 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
     """A ConfigError for the first setting SB3's SAC has no equal of: comparing at it would
     compare other settings than the ones named."""
     agent = cfg.agent
-    rates = {"actor_lr": agent.actor_lr, "critic_lr": agent.critic_lr, "alpha_lr": agent.alpha_lr}
+    rates = {"actor_lr": agent.actor_lr, "critic_lr": agent.critic_lr}
+    if agent.learn_alpha:  # a fixed alpha has no learning rate
+        rates["alpha_lr"] = agent.alpha_lr
     refusals = [
         (len(set(rates.values())) > 1,
          f"agent.{', agent.'.join(f'{k}={v}' for k, v in rates.items())} differ: SB3's SAC takes "
@@ -122,6 +124,8 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
          "agent.actor_update_every must be 1: SB3's SAC steps the actor at every critic step"),
         (agent.normalize_obs,
          "agent.normalize_obs=true: SB3's MlpPolicy has no running observation normalization"),
+        (agent.critic_layer_norm,
+         "agent.critic_layer_norm=true: SB3's critics have no LayerNorm"),
         (cfg.num_envs != 1, f"num_envs={cfg.num_envs}: SB3 runs train on one env"),
         (cfg.exploration.noise_beta != 0 or not cfg.exploration.uniform_warmup,
          "exploration.noise_beta and exploration.uniform_warmup must keep their defaults: SB3 "

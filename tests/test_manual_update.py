@@ -44,6 +44,9 @@ CASES = {
     "actor every second step": dict(obs_dim=3, action_dim=2, actor_update_every=2),
     "fixed alpha": dict(obs_dim=3, action_dim=2, learn_alpha=False, init_alpha=0.3),
     "normalized observations": dict(obs_dim=3, action_dim=2, normalize_obs=True),
+    "critics with layer norm": dict(
+        obs_dim=5, action_dim=3, num_critics=3, hidden_sizes=[24, 16], critic_layer_norm=True
+    ),  # fmt: skip
 }
 
 

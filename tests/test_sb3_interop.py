@@ -354,6 +354,14 @@ def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "model.zip").exists()
 
 
+def test_export_of_critics_with_layer_norm_is_refused(tmp_path: Path) -> None:
+    """SB3's critics have no LayerNorm: their Q-values would differ from ours."""
+    agent = SACAgent(3, 1, SACConfig(hidden_sizes=[8], critic_layer_norm=True))
+    with pytest.raises(EvalError, match="critic_layer_norm=true cannot be exported"):
+        export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "model.zip")
+    assert not (tmp_path / "model.zip").exists()
+
+
 @pytest.fixture(scope="module")
 def gsde_zip(tmp_path_factory: pytest.TempPathFactory) -> tuple[SAC, Path]:
     """A tiny SB3 SAC trained with gSDE (use_sde=True), as rl-baselines3-zoo trains Pendulum."""

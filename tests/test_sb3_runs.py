@@ -143,12 +143,23 @@ def test_sb3_gets_our_composed_settings() -> None:
         (["agent.critic_lr=3e-4"], "one learning_rate"),
         (["agent.utd=0.5"], "whole number"),
         (["agent.normalize_obs=true"], "normalization"),
+        (["agent.critic_layer_norm=true"], "LayerNorm"),
         (["num_envs=2"], "one env"),
     ],
 )
 def test_what_sb3_cannot_express_is_refused(overrides: list[str], words: str) -> None:
     cfg, _ = sb3_runs.compose_config("Pendulum-v1", overrides)
     with pytest.raises(ConfigError, match=words):
+        sb3_runs.refuse_what_sb3_cannot_express(cfg)
+
+
+def test_a_fixed_alpha_needs_no_alpha_learning_rate() -> None:
+    """Tianshou's MuJoCo settings: lr 1e-3 for actor and critics, alpha fixed at 0.2."""
+    overrides = ["agent.actor_lr=1e-3", "agent.critic_lr=1e-3", "agent.alpha_lr=3e-4"]
+    cfg, _ = sb3_runs.compose_config("Pendulum-v1", [*overrides, "agent.learn_alpha=false"])
+    sb3_runs.refuse_what_sb3_cannot_express(cfg)
+    cfg, _ = sb3_runs.compose_config("Pendulum-v1", overrides)
+    with pytest.raises(ConfigError, match="one learning_rate"):
         sb3_runs.refuse_what_sb3_cannot_express(cfg)
 
 

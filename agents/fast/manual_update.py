@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 
 from agents.distributions import HALF_LOG_2PI, tanh_log_abs_det_jacobian
-from agents.networks import Actor, Critic
+from agents.networks import LAYER_NORM_EPS, Actor, Critic
 from agents.optim import adam_step
 from agents.replay_buffer import Batch
 
@@ -122,11 +122,25 @@ class UpdateParts(NamedTuple):
     learn_alpha: bool
     target_entropy: float
     generators: tuple[torch.Generator | None, ...]
+    critic_layer_norm: bool
 
 
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
 # comparison and a multiply; it is the op autograd itself uses for ReLU's backward.
 _relu_backward = torch.ops.aten.threshold_backward
+
+# A hidden layer's pre-activation, its mean and 1/std over the units: what LayerNorm's
+# backward needs (`agent.critic_layer_norm`).
+Normalized = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _layer_norm_backward(grad: torch.Tensor, normalized: Normalized) -> torch.Tensor:
+    """d loss / d pre-activation from d loss / d LayerNorm output: the kernel autograd uses."""
+    pre_activation, mean, rstd = normalized
+    return torch.ops.aten.native_layer_norm_backward(
+        grad, pre_activation, pre_activation.shape[-1:], mean, rstd, None, None,
+        [True, False, False],
+    )[0]  # fmt: skip
 
 
 def _affine(bias: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -174,23 +188,44 @@ def actor_action(actor: Actor, obs: torch.Tensor, eps: torch.Tensor | None) -> t
     return torch.addcmul(mean, log_std.exp_(), eps).tanh_()
 
 
-def _critic_forward(layers: Layers, x: torch.Tensor) -> list[torch.Tensor]:
+def _critic_forward(
+    layers: Layers, x: torch.Tensor, layer_norm: bool
+) -> tuple[list[torch.Tensor], list[Normalized]]:
     """Activations of every layer of the ensembles, input (K*n, B, D) first (each member's
-    (B, D) batch seen by its n critics), output (K*n, B, 1) last."""
+    (B, D) batch seen by its n critics), output (K*n, B, 1) last; with `layer_norm`, also what
+    each hidden layer's LayerNorm backward needs (else an empty list)."""
     weights, biases = layers.weights, layers.biases
     members, rows, width = x.shape
     # Views for one member (n critics read the same rows); K members' rows are copied once.
     first = x.unsqueeze(1).expand(members, weights[0].shape[0] // members, rows, width)
     activations = [first.reshape(weights[0].shape[0], rows, width)]
+    normalized: list[Normalized] = []
     last = len(weights) - 1
     for index in range(last):
-        activations.append(torch.baddbmm(biases[index], activations[-1], weights[index]).relu_())
+        hidden = torch.baddbmm(biases[index], activations[-1], weights[index])
+        if layer_norm:
+            units = hidden.shape[-1:]
+            out, mean, rstd = torch.native_layer_norm(hidden, units, None, None, LAYER_NORM_EPS)
+            normalized.append((hidden, mean, rstd))
+            hidden = out
+        activations.append(hidden.relu_())
     activations.append(torch.baddbmm(biases[last], activations[-1], weights[last]))
-    return activations
+    return activations, normalized
+
+
+def _hidden_backward(
+    grad: torch.Tensor, activation: torch.Tensor, normalized: list[Normalized], index: int
+) -> torch.Tensor:
+    """From d loss / d (hidden layer `index`'s output) to d loss / d its pre-activation."""
+    grad = _relu_backward(grad, activation, 0)
+    return _layer_norm_backward(grad, normalized[index]) if normalized else grad
 
 
 def _critic_backward_weights(
-    layers: Layers, activations: list[torch.Tensor], grad_q: torch.Tensor
+    layers: Layers,
+    activations: list[torch.Tensor],
+    normalized: list[Normalized],
+    grad_q: torch.Tensor,
 ) -> None:
     """Assign d loss / d (weights, biases) of every ensemble layer; grad_q (K*n, B)."""
     grad = grad_q.unsqueeze(-1)  # (K*n, B, 1)
@@ -205,12 +240,17 @@ def _critic_backward_weights(
         weight_grads[index] = mm(inputs.transpose(1, 2), grad)
         bias_grads[index] = grad.sum(dim=1, keepdim=True)  # (K*n, 1, out)
         if index > 0:
-            grad = _relu_backward(torch.bmm(grad, weight.transpose(1, 2)), inputs, 0)
+            grad = torch.bmm(grad, weight.transpose(1, 2))
+            grad = _hidden_backward(grad, inputs, normalized, index - 1)
     layers.set_grads(weight_grads, bias_grads)
 
 
 def _critic_backward_action(
-    layers: Layers, activations: list[torch.Tensor], grad_q: torch.Tensor, obs_dim: int
+    layers: Layers,
+    activations: list[torch.Tensor],
+    normalized: list[Normalized],
+    grad_q: torch.Tensor,
+    obs_dim: int,
 ) -> torch.Tensor:
     """d loss / d action (K, B, A) through the ensembles; no weight gradients are formed.
     grad_q is (K, n, B)."""
@@ -219,7 +259,7 @@ def _critic_backward_action(
     weights = layers.weights
     for index in range(len(weights) - 1, 0, -1):
         grad = torch.bmm(grad, weights[index].transpose(1, 2))
-        grad = _relu_backward(grad, activations[index], 0)
+        grad = _hidden_backward(grad, activations[index], normalized, index - 1)
     action_weight = weights[0][:, obs_dim:, :]  # (K*n, A, H): only the action columns
     grad_action = torch.bmm(grad, action_weight.transpose(1, 2))  # (K*n, B, A)
     return grad_action.view(members, critics, rows, -1).sum(dim=1)
@@ -317,16 +357,18 @@ def update_step(
 
     # Critic step: soft Bellman target with clipped double-Q (critic_loss).
     next_obs_action = torch.cat([batch.next_obs, action[:, rows]], dim=-1)
-    next_q = _critic_forward(parts.critic_target, next_obs_action)[-1]
+    layer_norm = parts.critic_layer_norm
+    next_q = _critic_forward(parts.critic_target, next_obs_action, layer_norm)[0][-1]
     next_q = next_q.view(members, -1, batch_size)  # (K, n, B)
     next_value = next_q.amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
     target = batch.reward + parts.gamma * (1.0 - batch.terminated) * next_value  # (K, B)
-    critic_acts = _critic_forward(parts.critic, torch.cat([batch.obs, batch.action], dim=-1))
+    critic_input = torch.cat([batch.obs, batch.action], dim=-1)
+    critic_acts, critic_normalized = _critic_forward(parts.critic, critic_input, layer_norm)
     q = critic_acts[-1].view(members, -1, batch_size)  # (K, n, B)
     residual = q - target.unsqueeze(1)
     critic_loss = 0.5 * residual.square().mean(dim=2).sum(dim=1)  # (K,)
     residual = residual.div_(batch_size).view(-1, batch_size)  # (K*n, B)
-    _critic_backward_weights(parts.critic, critic_acts, residual)
+    _critic_backward_weights(parts.critic, critic_acts, critic_normalized, residual)
     adam_step(parts.critic_optimizer)
     metrics = {"critic_loss": critic_loss, "q_mean": q.mean(dim=(1, 2))}
 
@@ -334,13 +376,15 @@ def update_step(
         # Actor step: E[alpha * log pi(a|s) - min_i Q_i(s, a)] through the updated critics.
         own = slice(0, batch_size)
         own_action, own_log_prob = action[:, own], log_prob[:, own]
-        acts = _critic_forward(parts.critic, torch.cat([batch.obs, own_action], dim=-1))
+        policy_input = torch.cat([batch.obs, own_action], dim=-1)
+        acts, normalized = _critic_forward(parts.critic, policy_input, layer_norm)
         q_pi = acts[-1].view(members, -1, batch_size)  # (K, n, B)
         q_min, argmin = q_pi.min(dim=1)  # (K, B)
         actor_loss = (alpha_rows * own_log_prob - q_min).mean(dim=1)  # (K,)
         critics = torch.arange(q_pi.shape[1], device=q_pi.device).view(1, -1, 1)
         grad_q = (argmin.unsqueeze(1) == critics).to(q_pi.dtype).mul_(-1.0 / batch_size)
-        grad_action = _critic_backward_action(parts.critic, acts, grad_q, batch.obs.shape[-1])
+        obs_dim = batch.obs.shape[-1]
+        grad_action = _critic_backward_action(parts.critic, acts, normalized, grad_q, obs_dim)
         # a = tanh(u), u = mean + σ ε; d log π / du = 2 tanh(u) from the log-det term, and
         # d log π / d log σ = -1 from the Gaussian term (ε is held fixed).
         grad_log_prob = (alpha / batch_size).view(-1, 1, 1)  # (K, 1, 1)
