@@ -1,33 +1,70 @@
-"""Final returns per env over seeds, beside published SAC figures: the results table.
+"""The results table (docs/results.md) and its learning-curve figures, from runs this script
+trains, drawn and estimated by aggregate.py's analysis (IQM with rliable's 95 % bootstrap CIs):
 
-Runs train into runs/returns/<env>/steps<budget>/seed<seed> (one `train.py` run each, W&B off):
+    python benchmarks/returns.py train Hopper-v5 --seeds 6 --steps 100000             # ours
+    python benchmarks/returns.py train Hopper-v5 --seeds 6 --steps 100000 --arm sb3-paper
+    python benchmarks/returns.py table                   # docs/results.md, docs/figures/results-*
 
-    python benchmarks/returns.py --envs Pendulum-v1 --seeds 0 1 2 3 4      # serial, then table
-    nohup bash benchmarks/run_queue.sh runs/queue.txt 2 &                   # two at a time
-    python benchmarks/returns.py --collect                                  # table only
+Each env is trained in up to four arms, into runs/results/<env>/steps<budget>/<arm>/:
 
-The table (docs/results.md, between the markers below; the rest of the file is kept) gives per env
-and budget the final deterministic eval return (10 episodes) of each seed, then mean, std and the
-interquartile mean over seeds, with a reference figure from a published source. Never run by CI.
+  ours        the env file's config (configs/env/<env>.yaml): what `train.py env=<env>` trains
+  paper       the env file with the agent settings it changes set back to the SAC paper's
+              (configs/agent/sac.yaml); only for env files that change some
+  sb3         Stable-Baselines3's SAC (benchmarks/sb3_runs.py) at the settings of `ours`
+  sb3-paper   the same at the settings of `paper`: the parity check of our implementation
+
+Ours trains as one population per core (`train.py -m hydra/launcher=joblib population=P`, seeds
+0..N-1 split between `--jobs` processes of one torch thread), SB3 as `--jobs` runs at once.
+`train` is resumable: run it again after an interruption and it continues (resume=auto; SB3
+seeds without a summary start over). Each arm dir gets provenance.json: the commit, machine and
+command that trained it, which the table names.
+
+`table` reads every arm, leaves out (with a note) runs whose saved settings differ from what
+their arm means today (the env file changed since), and writes the table between the markers of
+docs/results.md (the rest of the page is kept) and one figure of IQM curves per env family.
+Never run by CI (hours); tests/test_returns_table.py runs it at toy size.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
+import dataclasses
 import json
 import subprocess
 import sys
-import time
-from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # runner/ and configs/ for env_budget, without an installed package
-RUNS = REPO / "runs" / "returns"
+if str(REPO) not in sys.path:  # run as a script: analysis/, configs/ and runner/ from the repo
+    sys.path.insert(0, str(REPO))
+
+from analysis import AggregateError  # noqa: E402
+from analysis.figures import curves_png  # noqa: E402
+from analysis.groups import group_runs  # noqa: E402
+from analysis.results import ConfigResult, config_results  # noqa: E402
+from analysis.runs import load_runs  # noqa: E402
+from benchmarks.perf.machine import code_commit, machine_info, machine_slug  # noqa: E402
+
+RUNS = REPO / "runs" / "results"
+PAGE = REPO / "docs" / "results.md"
+FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- returns table: begin -->", "<!-- returns table: end -->"
+PROVENANCE = "provenance.json"
+
+ARMS = {  # arm -> (label in tables and figures, library, its settings' arm)
+    "ours": ("ours", "ours", "ours"),
+    "paper": ("ours, paper settings", "ours", "paper"),
+    "sb3": ("SB3", "sb3", "ours"),
+    "sb3-paper": ("SB3, paper settings", "sb3", "paper"),
+}
+FAMILIES = {  # figure name -> envs, in table order; dm_control/* and the rest by prefix below
+    "classic-control": ("Pendulum-v1", "MountainCarContinuous-v0"),
+    "box2d": ("LunarLanderContinuous-v3", "BipedalWalker-v3"),
+}
 
 # Where the published figures come from (repository @ commit, file).
 SOURCES = {
@@ -36,7 +73,7 @@ SOURCES = {
     "tianshou-max": "Tianshou examples/mujoco/README.md @0c0424e: best within 1M, 10 seeds",
     "tianshou-100k": "Tianshou examples/mujoco/benchmark/<env>-v3/sac/test_rew_10seeds.csv "
     "@39acf20: 10 seeds; its mujoco_sac.py (@fc251ab) trains actor and critics at lr 1e-3 "
-    "(ours: 3e-4, the SAC paper's), which learns faster in the first 100k steps",
+    "with alpha fixed at 0.2",
     "tdmpc2": "nicklashansen/tdmpc2 results/sac/<task>.csv @add30b5/@88095e7: SAC from "
     "state, 3 seeds, mean ± std computed here",
 }
@@ -62,90 +99,235 @@ REFERENCES = {
 }
 
 
-def iqm(values: np.ndarray) -> float:
-    """Mean of the middle 50 % (Agarwal et al. 2021); the plain mean below 4 values."""
-    if len(values) < 4:
-        return float(values.mean())
-    low, high = np.percentile(values, [25, 75])
-    return float(values[(values >= low) & (values <= high)].mean())
+class ResultsError(Exception):
+    """Bad input: reported as one `error:` line, exit status 2."""
 
 
-def run_dir(env: str, steps: int, seed: int) -> Path:
-    return RUNS / env.replace("/", "-") / f"steps{steps}" / f"seed{seed}"
-
-
-def env_budget(env: str) -> int:
-    """The env file's total_steps, composed the way train.py composes it."""
-    from hydra import compose, initialize_config_dir
+def compose(env: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """train.py's config for `env=<env>` and the overrides, as plain data."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
 
     from runner.config_store import register_configs
 
+    if not (REPO / "configs" / "env" / f"{env}.yaml").exists():
+        raise ResultsError(f"cannot compose env={env}: configs/env/{env}.yaml does not exist")
     register_configs()  # the typed schema and the path_safe resolver, as train.py does
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
-        return int(compose(config_name="config", overrides=[f"env={env}"]).total_steps)
+        try:
+            cfg = hydra_compose(config_name="config", overrides=[f"env={env}", *overrides])
+        except HydraException as error:
+            first_line = str(error).splitlines()[0]
+            raise ResultsError(f"cannot compose env={env}: {first_line}") from error
+    return OmegaConf.to_container(cfg, resolve=True)
 
 
-def train(env: str, seed: int, steps: int) -> None:
-    """One run, skipped when its summary already exists (so an interrupted sweep continues)."""
-    directory = run_dir(env, steps, seed)
-    if (directory / "summary.json").exists():
-        return
-    overrides = [f"env={env}", f"seed={seed}", f"total_steps={steps}", "wandb.mode=disabled",
-                 "progress=false", f"hydra.run.dir={directory}"]  # fmt: skip
-    if (directory / "checkpoint.pt").exists():  # an interrupted run continues where it stopped
-        overrides.append(f"resume={directory}")
-    elif directory.is_dir() and any(directory.iterdir()):  # killed before its first checkpoint:
-        directory.rename(directory.with_name(f"{directory.name}.stale-{int(time.time())}"))
-    result = subprocess.run([sys.executable, "train.py", *overrides], cwd=REPO,
-                            capture_output=True, text=True)  # fmt: skip
-    if result.returncode != 0:
-        sys.exit(f"{env} seed {seed} failed:\n{result.stderr[-2000:]}")
+def env_budget(env: str) -> int:
+    """The env file's total_steps."""
+    return int(compose(env)["total_steps"])
 
 
-def collect(runs: Path = RUNS) -> dict[tuple[str, int], list[dict]]:
-    """Every finished run's summary, grouped by (env id, budget)."""
-    groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
-    for path in sorted(runs.glob("*/steps*/seed*/summary.json")):
-        summary = json.loads(path.read_text())
-        groups[(summary["env_id"], int(path.parent.parent.name.removeprefix("steps")))].append(
-            summary
+def _override_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    return str(value)
+
+
+def paper_overrides(env: str) -> list[str]:
+    """The agent settings the env file changes, set back to the SAC paper's (agent/sac.yaml)."""
+    from agents.config import SACConfig
+
+    paper = dataclasses.asdict(SACConfig())
+    agent = compose(env)["agent"]
+    return [f"agent.{k}={_override_value(v)}" for k, v in paper.items() if agent.get(k) != v]
+
+
+def arm_overrides(env: str, arm: str) -> list[str]:
+    """What the arm adds to `env=<env>`; refuses `paper` arms that would equal `ours`."""
+    if arm not in ARMS:
+        raise ResultsError(f"unknown arm {arm!r}: one of {', '.join(ARMS)}")
+    if ARMS[arm][2] == "ours":
+        return []
+    overrides = paper_overrides(env)
+    if not overrides:
+        raise ResultsError(
+            f"configs/env/{env}.yaml keeps the paper's agent settings: arm {arm} would repeat "
+            f"{arm.replace('paper', '').rstrip('-') or 'ours'}"
         )
-    return groups
+    return overrides
 
 
-def render(groups: dict[tuple[str, int], list[dict]]) -> str:
+def arm_dir(env: str, steps: int, arm: str, root: Path | None = None) -> Path:
+    return (root or RUNS) / env.replace("/", "-") / f"steps{steps}" / arm
+
+
+def _run(command: list[str]) -> None:
+    print("+ " + " ".join(command), flush=True)
+    if subprocess.run(command, cwd=REPO).returncode != 0:
+        raise ResultsError(f"the command above failed: {command[1]} {command[-1]}")
+
+
+def train(
+    env: str, arm: str, seeds: int, steps: int, jobs: int = 2, root: Path | None = None
+) -> Path:
+    """Train seeds 0..seeds-1 of one arm (resuming an interrupted one) into its arm dir."""
+    if seeds < 1 or jobs < 1 or seeds % jobs:
+        raise ResultsError(f"--seeds {seeds} must be a positive multiple of --jobs {jobs}")
+    overrides = arm_overrides(env, arm)
+    compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
+    directory = arm_dir(env, steps, arm, root)
+    directory.mkdir(parents=True, exist_ok=True)
+    if ARMS[arm][1] == "ours":
+        per_job = seeds // jobs
+        command = [
+            sys.executable, "train.py", "-m", "hydra/launcher=joblib",
+            f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
+            "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
+            f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
+            "progress=false", f"hydra.sweep.dir={directory}",
+        ]  # fmt: skip
+    else:
+        missing = [s for s in range(seeds) if not _sb3_finished(directory, env, s)]
+        command = [
+            sys.executable, "benchmarks/sb3_runs.py", "--env", env, "--total-steps", str(steps),
+            "--jobs", str(jobs), "--out", str(directory), *overrides,
+            "--seeds", *(str(s) for s in missing),
+        ]  # fmt: skip
+        if not missing:
+            return directory
+    machine = machine_info(threads=1)
+    provenance = {"commit": code_commit(), "machine": machine_slug(machine),
+                  "date": machine["date"], "command": command[1:]}  # fmt: skip
+    _run(command)
+    (directory / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
+    return directory
+
+
+def _sb3_finished(directory: Path, env: str, seed: int) -> bool:
+    return (directory / f"{env.replace('/', '-')}_seed{seed}" / "summary.json").exists()
+
+
+def family(env: str) -> str:
+    for name, envs in FAMILIES.items():
+        if env in envs:
+            return name
+    return "dm-control" if env.startswith("dm_control/") else "mujoco"
+
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What an arm's meaning fixes: the agent's settings and the warm-up."""
+    return {"agent": config.get("agent"), "learning_starts": config.get("learning_starts")}
+
+
+def _arm_result(
+    env: str, steps: int, arm: str, directory: Path, reps: int, notes: list[str]
+) -> ConfigResult | None:
+    """The arm's runs as one config of aggregate.py's analysis, or None (with a note)."""
+    label, library, _ = ARMS[arm]
+    runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
+    try:
+        expected = _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm)]))
+    except ResultsError as error:
+        notes.append(f"{env} {arm}: left out: {error}")
+        return None
+    kept = [run for run in runs if _settings(run.config) == expected]
+    if len(kept) < len(runs):
+        notes.append(
+            f"{env} {arm}: {len(runs) - len(kept)} of {len(runs)} runs left out: trained with "
+            "other settings than the arm has now (re-run them)"
+        )
+    if not kept:
+        return None
+    (config,) = group_runs(kept, [])
+    config = dataclasses.replace(config, label=label)
+    return config_results([config], reps, seed=0)[0]
+
+
+def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], list[str]]:
+    """Every arm under root as a table row: its result, budget and provenance."""
+    root = root or RUNS
+    rows, notes = [], []
+    for directory in sorted(root.glob("*/steps*/*")):
+        arm, steps_dir = directory.name, directory.parent.name
+        if arm not in ARMS or not directory.is_dir():
+            continue
+        try:
+            env = load_runs([directory], [])[0].env_id
+        except AggregateError as error:
+            notes.append(f"{directory}: {error}")
+            continue
+        steps = int(steps_dir.removeprefix("steps"))
+        result = _arm_result(env, steps, arm, directory, reps, notes)
+        if result is None:
+            continue
+        provenance_file = directory / PROVENANCE
+        provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else {}
+        rows.append({"env": env, "steps": steps, "arm": arm, "result": result,
+                     "provenance": provenance})  # fmt: skip
     order = {env: i for i, env in enumerate(REFERENCES)}
-    rows = []
-    for (env, steps), summaries in sorted(
-        groups.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0])
-    ):
-        summaries.sort(key=lambda s: s["seed"])
-        returns = np.array([s["eval_return_mean"] for s in summaries])
-        per_seed = ", ".join(f"{r:.1f}" for r in returns)
-        std = f"{returns.std(ddof=1):.1f}" if len(returns) > 1 else "—"  # no spread from one seed
-        speed = np.median([s["steps_per_second"] for s in summaries])
-        figure, source = REFERENCES.get(env, ("—", None))
-        rows.append(
-            f"| {env} | {steps:,} | {len(returns)} | **{returns.mean():.1f}** | "
-            f"{std} | {iqm(returns):.1f} | {per_seed} | {speed:.0f} | "
-            f"{figure}{f' [{source}]' if source else ''} |"
-        )
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip()  # fmt: skip
-    return "\n".join([
+    rows.sort(key=lambda r: (order.get(r["env"], len(order)), r["env"], r["steps"],
+                             list(ARMS).index(r["arm"])))  # fmt: skip
+    return rows, notes
+
+
+def _interval(estimate: Any) -> str:
+    return f"{estimate.point:.1f} [{estimate.low:.1f}, {estimate.high:.1f}]"
+
+
+def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str:
+    lines = [
         BEGIN,
-        f"Generated by `benchmarks/returns.py --collect` at commit {commit}, "
-        f"{datetime.date.today().isoformat()}. Final deterministic eval return (10 episodes) "
-        "per seed; mean, sample std (ddof 1) and IQM over seeds; steps/s is the median "
-        "whole-run rate (two runs shared the 2 cores at `torch_threads=1`: not a speed figure).",
+        "Generated by `python benchmarks/returns.py table`. Final deterministic eval return "
+        "(10 episodes) of each run at the budget; IQM over runs with its 95 % stratified "
+        f"bootstrap CI (rliable, {reps} resamples, as `aggregate.py`), mean ± sample std. Each "
+        "row names the commit and machine its runs were trained on.",
         "",
-        "| env | steps | seeds | mean | std | IQM | per seed | steps/s | published SAC reference |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---|",
-        *rows,
-        "",
-        *(f"[{key}] {text}" + "  " for key, text in SOURCES.items()),
-        END,
-    ])  # fmt: skip
+        "| env | budget | arm | runs (seeds) | IQM [95 % CI] | mean ± std | trained at "
+        "| published SAC reference |",
+        "|---|---:|---|---:|---:|---:|---|---|",
+    ]
+    for row in rows:
+        result: ConfigResult = row["result"]
+        config, final = result.config, result.final
+        seeds = sorted(s for s in config.seeds if s is not None)
+        span = f"{seeds[0]}–{seeds[-1]}" if seeds else "?"
+        std = f" ± {final.std:.1f}" if final.std is not None and len(config.runs) > 1 else ""
+        where = row["provenance"]
+        trained = f"{where.get('commit', '?')}, {where.get('machine', '?')}" if where else "?"
+        figure, source = REFERENCES.get(row["env"], ("—", None))
+        reference = f"{figure} [{source}]" if source and row["arm"] == "ours" else ""
+        budget = f"{config.final_step:,}"
+        if config.final_step < row["steps"]:
+            budget += f" of {row['steps']:,}"
+        lines.append(
+            f"| {row['env']} | {budget} | {config.label} | {len(config.runs)} ({span}) | "
+            f"**{_interval(final.iqm)}** | {final.mean.point:.1f}{std} | {trained} | "
+            f"{reference} |"
+        )
+    figures = sorted({family(row["env"]) for row in rows})
+    lines += ["", *(f"![{name}](figures/results-{name}.png)" for name in figures), ""]
+    lines += [f"[{key}] {text}  " for key, text in SOURCES.items()]
+    if notes:
+        lines += ["", *(f"Note: {note}  " for note in notes)]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_figures(rows: list[dict], directory: Path) -> list[Path]:
+    written = []
+    for name in sorted({family(row["env"]) for row in rows}):
+        results = [row["result"] for row in rows if family(row["env"]) == name]
+        path = directory / f"results-{name}.png"
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(curves_png(results))
+        written.append(path)
+    return written
 
 
 def write_table(table: str, output: Path) -> None:
@@ -160,24 +342,41 @@ def write_table(table: str, output: Path) -> None:
     output.write_text(text, encoding="utf-8")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=[])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, help="budget override (default: the env file's)")
-    parser.add_argument("--collect", action="store_true", help="only write the table")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "results.md")
-    args = parser.parse_args()
-    if not args.collect:
-        for env in args.envs:
-            steps = args.steps or env_budget(env)
-            for seed in args.seeds:
-                train(env, seed, steps)
-                print(f"{env} seed {seed} ({steps} steps) done", flush=True)
-    table = render(collect())
-    write_table(table, args.output)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    train_parser = commands.add_parser("train", help="train one arm of one env")
+    train_parser.add_argument("env", help="a config of configs/env/, e.g. Hopper-v5")
+    train_parser.add_argument("--arm", default="ours", choices=list(ARMS))
+    train_parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (6)")
+    train_parser.add_argument("--steps", type=int, help="budget (default: the env file's)")
+    train_parser.add_argument("--jobs", type=int, default=2, help="processes at once (2)")
+    table_parser = commands.add_parser("table", help="write the table and figures")
+    table_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    for sub in (train_parser, table_parser):
+        sub.add_argument("--runs", type=Path, default=RUNS, help="root of the arm dirs")
+    table_parser.add_argument("--output", type=Path, default=PAGE)
+    table_parser.add_argument("--figures", type=Path, default=FIGURES)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            steps = args.steps or env_budget(args.env)
+            train(args.env, args.arm, args.seeds, steps, args.jobs, args.runs)
+            return 0
+        rows, notes = collect(args.runs, args.reps)
+        if not rows:
+            raise ResultsError(f"no finished arm under {args.runs}")
+        table = render(rows, notes, args.reps)
+        written = write_figures(rows, args.figures)
+        write_table(table, args.output)
+    except (ResultsError, AggregateError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(table)
+    for path in [*written, args.output]:
+        print(f"wrote {path}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,52 +1,20 @@
-"""benchmarks/returns.py: runs are grouped by env and budget, the table section is replaced in
-place (the rest of the results page kept), and one real tiny run goes through train and table."""
+"""benchmarks/returns.py: the arms' settings, the table section replaced in place (the rest of
+the results page kept), and real tiny runs of ours and SB3 through train and table."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from agents.config import SACConfig
 from benchmarks import returns
 
 REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.benchmark
-
-
-def write_summary(runs: Path, env: str, steps: int, seed: int, value: float) -> None:
-    directory = runs / env.replace("/", "-") / f"steps{steps}" / f"seed{seed}"
-    directory.mkdir(parents=True)
-    summary = {"env_id": env, "seed": seed, "eval_return_mean": value, "steps_per_second": 100.0}
-    (directory / "summary.json").write_text(json.dumps(summary))
-
-
-def test_iqm_drops_the_outer_quartiles() -> None:
-    assert returns.iqm(np.array([0.0, 10.0, 11.0, 12.0, 13.0, 100.0, -50.0, 12.0])) == 11.25
-    assert returns.iqm(np.array([1.0, 2.0, 6.0])) == 3.0  # below 4 values: the plain mean
-
-
-def test_collect_groups_by_env_and_budget_and_renders_rows(tmp_path: Path) -> None:
-    write_summary(tmp_path, "Hopper-v5", 100000, 1, 2000.0)
-    write_summary(tmp_path, "Hopper-v5", 100000, 0, 1000.0)
-    write_summary(tmp_path, "Hopper-v5", 50000, 0, 500.0)
-    write_summary(tmp_path, "dm_control/walker-walk-v0", 100000, 0, 700.0)
-    groups = returns.collect(tmp_path)
-    assert sorted(groups) == [
-        ("Hopper-v5", 50000),
-        ("Hopper-v5", 100000),
-        ("dm_control/walker-walk-v0", 100000),
-    ]
-    table = returns.render(groups)
-    hopper = next(line for line in table.splitlines() if line.startswith("| Hopper-v5 | 100,000"))
-    std = np.std([1000.0, 2000.0], ddof=1)  # sample std over seeds
-    assert f"| 2 | **1500.0** | {std:.1f} | 1500.0 | 1000.0, 2000.0 |" in hopper  # seeds in order
-    assert "2613.5" in hopper  # its published reference
-    walker = next(line for line in table.splitlines() if line.startswith("| dm_control/walker"))
-    assert "| 1 | **700.0** | — | 700.0 | 700.0 |" in walker  # one seed: no std
-    assert table.startswith(returns.BEGIN) and table.endswith(returns.END)
 
 
 def test_write_table_replaces_only_the_generated_section(tmp_path: Path) -> None:
@@ -59,7 +27,7 @@ def test_write_table_replaces_only_the_generated_section(tmp_path: Path) -> None
     assert fresh.read_text() == f"{returns.BEGIN}\nt\n{returns.END}\n"
 
 
-def test_every_listed_env_file_has_a_reference() -> None:
+def test_every_listed_env_file_has_a_reference_and_a_family() -> None:
     env_dir = REPO / "configs" / "env"
     listed = {
         p.relative_to(env_dir).with_suffix("").as_posix()
@@ -67,21 +35,85 @@ def test_every_listed_env_file_has_a_reference() -> None:
         if p.stem != "custom"
     }
     assert listed == set(returns.REFERENCES)
+    assert returns.family("Pendulum-v1") == "classic-control"
+    assert returns.family("BipedalWalker-v3") == "box2d"
+    assert returns.family("Hopper-v5") == "mujoco"
+    assert returns.family("dm_control/walker-walk-v0") == "dm-control"
 
 
-def test_env_budget_is_the_env_files(tmp_path: Path) -> None:
+def test_env_budget_is_the_env_files() -> None:
     assert returns.env_budget("Pendulum-v1") == 20000
     assert returns.env_budget("dm_control/cheetah-run-v0") == 1_000_000
 
 
+def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
+    """Pendulum's file tunes tau, gamma, the learning rates, sizes and alpha (the zoo's); the
+    paper arm sets exactly those back to configs/agent/sac.yaml, and composes to it."""
+    overrides = returns.paper_overrides("Pendulum-v1")
+    assert "agent.tau=0.005" in overrides and "agent.hidden_sizes=[256,256]" in overrides
+    composed = returns.compose("Pendulum-v1", overrides)["agent"]
+    assert composed == asdict(SACConfig())
+    assert returns.arm_overrides("Pendulum-v1", "sb3") == []
+
+
+def test_a_paper_arm_that_repeats_ours_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    if returns.paper_overrides("Walker2d-v5"):
+        pytest.skip("Walker2d-v5's file changes agent settings now")
+    assert returns.main(["train", "Walker2d-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]) == 2
+    assert "would repeat sb3" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["train", "Pendulum-v1", "--seeds", "3", "--jobs", "2"], "multiple of --jobs"),
+        (["train", "NoSuch-v0", "--steps", "10"], "cannot compose env=NoSuch-v0"),
+    ],
+)
+def test_bad_input_is_one_error_line(
+    argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert returns.main([*argv, "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and words in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
 @pytest.mark.slow
-def test_train_then_table_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(returns, "RUNS", tmp_path / "runs")
-    returns.train("Pendulum-v1", 0, 300)
-    summary = json.loads((returns.run_dir("Pendulum-v1", 300, 0) / "summary.json").read_text())
-    assert summary["total_steps"] == 300
-    mtime = (returns.run_dir("Pendulum-v1", 300, 0) / "summary.json").stat().st_mtime
-    returns.train("Pendulum-v1", 0, 300)  # already done: skipped
-    assert (returns.run_dir("Pendulum-v1", 300, 0) / "summary.json").stat().st_mtime == mtime
-    table = returns.render(returns.collect(tmp_path / "runs"))
-    assert f"| Pendulum-v1 | 300 | 1 | **{summary['eval_return_mean']:.1f}** |" in table
+def test_train_then_table_end_to_end(tmp_path: Path) -> None:
+    """Two seeds of ours (one population per process) and of SB3, 1200 steps of Pendulum with
+    updates from step 1000; the table has both rows and the figure, a second `train` finds
+    nothing left to do, and a run trained with other settings is left out with a note."""
+    runs, page, figures = tmp_path / "runs", tmp_path / "results.md", tmp_path / "figures"
+    page.write_text(f"# Results\n\n{returns.BEGIN}\n{returns.END}\n\nkept\n")
+    common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs)]
+    assert returns.main(["train", "Pendulum-v1", *common]) == 0
+    assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0
+    ours = returns.arm_dir("Pendulum-v1", 1200, "ours", runs)
+    summaries = sorted(ours.rglob("summary.json"))
+    assert len(summaries) == 2
+    provenance = json.loads((ours / returns.PROVENANCE).read_text())
+    assert provenance["commit"] and provenance["machine"] and "population=1" in provenance["command"]
+    before = [p.stat().st_mtime for p in summaries]
+    assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0  # all there
+    assert returns.main(["train", "Pendulum-v1", *common]) == 0  # resume=auto: nothing to do
+    assert [p.stat().st_mtime for p in summaries] == before
+
+    argv = ["table", "--runs", str(runs), "--output", str(page), "--figures", str(figures)]
+    assert returns.main([*argv, "--reps", "50"]) == 0
+    text = page.read_text()
+    assert text.startswith("# Results\n\n" + returns.BEGIN) and text.endswith("\nkept\n")
+    finals = [json.loads(p.read_text())["eval_return_mean"] for p in summaries]
+    row = next(line for line in text.splitlines() if line.startswith("| Pendulum-v1 | 1,200 | ours"))
+    assert f"| 2 (0–1) | **{sum(finals) / 2:.1f} [" in row  # the IQM of two runs is their mean
+    assert "−157.0 ± 88.7 at 20k [zoo]" in row
+    assert any(line.startswith("| Pendulum-v1 | 1,200 | SB3 | 2 (0–1)") for line in text.splitlines())
+    assert (figures / "results-classic-control.png").stat().st_size > 0
+
+    # a run whose saved settings no longer match its arm (an env file changed since) is left out
+    config = next(ours.rglob(".hydra/config.yaml"))
+    config.write_text(config.read_text().replace("tau: 0.02", "tau: 0.03"))
+    assert returns.main([*argv, "--reps", "50"]) == 0
+    text = page.read_text()
+    assert "1 of 2 runs left out" in text
+    assert any(line.startswith("| Pendulum-v1 | 1,200 | ours | 1 (") for line in text.splitlines())
