@@ -31,6 +31,9 @@ class SACConfig:
     # bias), as DroQ and RLPD do to keep Q-estimates bounded at high update-to-data ratios.
     critic_layer_norm: bool = False
     utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
+    # Rewards summed over n env steps per stored transition, the target bootstrapping from the
+    # state n steps on with gamma^n (envs/n_step.py); 1: the paper's one-step target.
+    n_step: int = 1
     actor_update_every: int = 1  # actor and alpha step once per this many critic steps
     init_alpha: float = 1.0
     learn_alpha: bool = True  # False keeps alpha fixed at init_alpha
@@ -49,9 +52,14 @@ class SACConfig:
     update_backend: str = "manual"
     cuda_graphs: bool = True  # on CUDA, replay the manual update as a CUDA graph
 
+    @property
+    def target_discount(self) -> float:
+        """The discount of the bootstrapped value in the critic's target: gamma^n_step."""
+        return self.gamma**self.n_step
+
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
-        for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every"):
+        for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every", "n_step"):
             if not is_integer(getattr(self, name)):
                 raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
         if not all(is_integer(width) for width in self.hidden_sizes):
@@ -67,7 +75,7 @@ class SACConfig:
                 raise ValueError(f"agent.{name} must be a number, got {value!r}")
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"agent.{name} must be a finite number, got {value}")
-        positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd")
+        positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd", "n_step")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")

@@ -139,7 +139,8 @@ class Population:
         return UpdateParts(
             actor_layers(first.actor, trunk, heads), *critics, log_alpha, log_alpha,
             self._optimizers["actor"], self._optimizers["critic"], self._optimizers["log_alpha"],
-            config.gamma, config.tau, config.learn_alpha, first.target_entropy, generators,
+            config.target_discount, config.tau, config.learn_alpha, first.target_entropy,
+            generators,
             config.critic_layer_norm,
         )  # fmt: skip
 

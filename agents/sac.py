@@ -50,7 +50,8 @@ def critic_loss(
     alpha: torch.Tensor,
     gamma: float,
 ) -> tuple[torch.Tensor, Metrics]:
-    """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble."""
+    """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble.
+    `gamma` discounts the bootstrapped value: gamma^n for n-step transitions (agent.n_step)."""
     with torch.no_grad():
         next_action, next_log_prob = actor(batch.next_obs).rsample()  # (B, A), (B,)
         next_q = critic_target(batch.next_obs, next_action).min(dim=0).values  # (B,)
@@ -180,7 +181,7 @@ class SACAgent:
         actor, critic, critic_target = agent_layers(self.actor, self.critic, self.critic_target)
         return UpdateParts(
             actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
-            self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.gamma,
+            self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.target_discount,
             cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
             cfg.critic_layer_norm,
         )  # fmt: skip
@@ -228,7 +229,7 @@ class SACAgent:
         """The update through the loss functions above and loss.backward(): the reference."""
         cfg, alpha = self.config, self.alpha
         loss, metrics = critic_loss(
-            self.actor, self.critic, self.critic_target, batch, alpha, cfg.gamma
+            self.actor, self.critic, self.critic_target, batch, alpha, cfg.target_discount
         )
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()

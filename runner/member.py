@@ -89,7 +89,7 @@ class MemberRun:
         except BaseException:
             self.envs.close()
             raise
-        self.rollout = Rollout(self.envs, self.noise)
+        self.rollout = Rollout(self.envs, self.noise, cfg.agent.n_step, cfg.agent.gamma)
 
     # -- checkpoints
 
@@ -191,9 +191,7 @@ class MemberRun:
             return {}
         next_obs, reward, terminated, truncated, info = self.envs.step(action)
         ended_before = rollout.tracker.resetting  # the sub-envs that only reset in this step
-        transitions = rollout.tracker.step(
-            rollout.obs, action, reward, next_obs, terminated, truncated
-        )
+        transitions = rollout.transitions(action, reward, next_obs, terminated, truncated)
         self.observe(next_obs)  # observation statistics learn from training data only
         self.buffer.add(*transitions)
         if self.noise is not None:

@@ -18,6 +18,8 @@ import torch
 
 from agents.noise import ColoredNoise
 from envs import TransitionTracker
+from envs.n_step import NStepWindows
+from envs.transitions import Transitions
 from envs.snapshot import SnapshotUnsupported, restore_vector_env, snapshot_vector_env
 
 
@@ -25,9 +27,17 @@ class Rollout:
     """What the next env step starts from; `state_dict()` raises SnapshotUnsupported for an
     env whose state cannot be read out."""
 
-    def __init__(self, envs: gym.vector.VectorEnv, noise: ColoredNoise | None) -> None:
+    def __init__(
+        self,
+        envs: gym.vector.VectorEnv,
+        noise: ColoredNoise | None,
+        n_step: int = 1,
+        gamma: float = 0.99,
+    ) -> None:
         self.envs, self.noise = envs, noise
         self.tracker = TransitionTracker(envs.num_envs)
+        # agent.n_step > 1: the steps each sub-env has not yet stored a transition from
+        self.windows = NStepWindows(envs.num_envs, n_step, gamma) if n_step > 1 else None
         self.obs = np.empty(0, dtype=np.float32)  # set by start() or load_state_dict()
         self.metrics: dict[str, torch.Tensor] = {}
         self.unsnapshotable: str | None = None  # why the envs cannot be saved, once known
@@ -36,9 +46,27 @@ class Rollout:
         """New episodes in every sub-env, the first seeded `seed`, the others seed + i."""
         self.obs, _ = self.envs.reset(seed=seed)
         self.tracker.reset()
+        if self.windows is not None:
+            self.windows.clear()
+
+    def transitions(
+        self,
+        action: np.ndarray,
+        reward: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> Transitions:
+        """What one vector step from `self.obs` gives the replay buffer: its one-step
+        transitions, or with agent.n_step the n-step transitions they complete."""
+        valid = np.flatnonzero(~self.tracker.resetting)
+        one_step = self.tracker.step(self.obs, action, reward, next_obs, terminated, truncated)
+        if self.windows is None:
+            return one_step
+        return self.windows(valid, one_step, np.asarray(truncated)[valid])
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "envs": to_tensors(snapshot_vector_env(self.envs)),
             "obs": torch.from_numpy(self.obs.copy()),
             "resetting": torch.from_numpy(self.tracker.resetting.copy()),
@@ -46,12 +74,19 @@ class Rollout:
             # Cloned: an update may write its metrics into tensors it reuses.
             "metrics": {key: value.detach().clone() for key, value in self.metrics.items()},
         }
+        if self.windows is not None:  # absent at n = 1: such checkpoints read as before
+            state["n_step"] = to_tensors(self.windows.state_dict())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved state; SnapshotUnsupported (or ValueError) when it does not fit
         this run's envs or noise, before anything is changed but the envs."""
         if (state["noise"] is None) != (self.noise is None):
             raise SnapshotUnsupported("the checkpoint's exploration noise differs from this run's")
+        if ("n_step" in state) != (self.windows is not None):
+            raise SnapshotUnsupported("the checkpoint's agent.n_step differs from this run's")
+        if self.windows is not None:
+            self.windows.load_state_dict(to_numpy(state["n_step"]))  # ValueError: another n
         restore_vector_env(self.envs, to_numpy(state["envs"]))
         if self.noise is not None:
             self.noise.load_state_dict(to_numpy(state["noise"]))

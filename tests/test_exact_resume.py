@@ -122,16 +122,19 @@ def _assert_same_run(straight: Path, resumed: Path) -> None:
     assert _metric_rows(straight) == _metric_rows(resumed)
 
 
-@pytest.mark.parametrize("env_id", ["Pendulum-v1", "Hopper-v5"])
-def test_a_run_stopped_by_sigterm_resumes_bit_exactly(tmp_path: Path, env_id: str) -> None:
+@pytest.mark.parametrize("env_id, n_step", [("Pendulum-v1", 1), ("Hopper-v5", 3)])
+def test_a_run_stopped_by_sigterm_resumes_bit_exactly(
+    tmp_path: Path, env_id: str, n_step: int
+) -> None:
     """Two envs, colored noise, observation statistics, evals and logs on their schedules;
-    SIGTERM at step 300 of 600."""
+    SIGTERM at step 300 of 600. On Hopper with 3-step transitions, whose pending windows
+    (episodes end there by termination) are part of the saved state."""
     if env_id == "Hopper-v5":
         require_extra("mujoco")
     assert threading.current_thread() is threading.main_thread()  # where signals are caught
     cfg = tiny_config(
         env=EnvConfig(id=env_id),
-        agent=SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=True),
+        agent=SACConfig(hidden_sizes=[32, 32], batch_size=32, normalize_obs=True, n_step=n_step),
         total_steps=600,
         num_envs=2,
         eval=EvalConfig(every=200, episodes=1),

@@ -144,6 +144,7 @@ def test_sb3_gets_our_composed_settings() -> None:
         (["agent.utd=0.5"], "whole number"),
         (["agent.normalize_obs=true"], "normalization"),
         (["agent.critic_layer_norm=true"], "LayerNorm"),
+        (["agent.n_step=3"], "one-step transitions"),
         (["num_envs=2"], "one env"),
     ],
 )

@@ -53,10 +53,11 @@ class GraphedUpdate:
             *(id(o) for o in optimizers),
             parts.generators,
             *(o.param_groups[0]["lr"] for o in optimizers),
-            parts.gamma,
+            parts.discount,
             parts.tau,
             parts.learn_alpha,
             parts.target_entropy,
+            parts.critic_layer_norm,
         )
 
     def __call__(self, parts: UpdateParts, batch: Batch, update_actor: bool) -> Metrics:

@@ -117,7 +117,7 @@ class UpdateParts(NamedTuple):
     actor_optimizer: torch.optim.Adam
     critic_optimizer: torch.optim.Adam
     alpha_optimizer: torch.optim.Adam
-    gamma: float
+    discount: float  # of the bootstrapped value: gamma^n_step (SACConfig.target_discount)
     tau: float
     learn_alpha: bool
     target_entropy: float
@@ -361,7 +361,7 @@ def update_step(
     next_q = _critic_forward(parts.critic_target, next_obs_action, layer_norm)[0][-1]
     next_q = next_q.view(members, -1, batch_size)  # (K, n, B)
     next_value = next_q.amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
-    target = batch.reward + parts.gamma * (1.0 - batch.terminated) * next_value  # (K, B)
+    target = batch.reward + parts.discount * (1.0 - batch.terminated) * next_value  # (K, B)
     critic_input = torch.cat([batch.obs, batch.action], dim=-1)
     critic_acts, critic_normalized = _critic_forward(parts.critic, critic_input, layer_norm)
     q = critic_acts[-1].view(members, -1, batch_size)  # (K, n, B)
