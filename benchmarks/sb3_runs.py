@@ -14,7 +14,7 @@ alpha (learned or fixed) and the target entropy, total_steps, one env. Settings 
 express are refused with one `error:` line and exit status 2 rather than changed: actor, critic
 and (when learned) alpha learning rates that differ (SB3 has one learning_rate), a fractional
 agent.utd, agent.actor_update_every > 1, agent.normalize_obs, agent.critic_layer_norm,
-agent.n_step > 1, num_envs > 1, coloured exploration noise or no uniform warm-up, eval.video, resume. SB3 runs log to no W&B (config.yaml says so).
+num_envs > 1, coloured exploration noise or no uniform warm-up, eval.video, resume. SB3 runs log to no W&B (config.yaml says so).
 
 Evaluation is train.py's: every eval.every env steps and at the end, after that step's gradient
 steps, eval.episodes deterministic episodes on envs seeded seed + eval.seed_offset, run by
@@ -126,8 +126,6 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
          "agent.normalize_obs=true: SB3's MlpPolicy has no running observation normalization"),
         (agent.critic_layer_norm,
          "agent.critic_layer_norm=true: SB3's critics have no LayerNorm"),
-        (agent.n_step != 1,
-         f"agent.n_step={agent.n_step}: these SB3 runs store one-step transitions"),
         (cfg.num_envs != 1, f"num_envs={cfg.num_envs}: SB3 runs train on one env"),
         (cfg.exploration.noise_beta != 0 or not cfg.exploration.uniform_warmup,
          "exploration.noise_beta and exploration.uniform_warmup must keep their defaults: SB3 "
@@ -158,6 +156,9 @@ def sb3_sac_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         target_entropy="auto" if agent.target_entropy is None else agent.target_entropy,
         target_update_interval=1,
         policy_kwargs={"net_arch": list(agent.hidden_sizes), "n_critics": agent.num_critics},
+        # SB3's NStepReplayBuffer: the same n-step sums, except that where a time limit cuts a
+        # window short SB3 bootstraps it with gamma^m, m < n, and ours drops it (envs/n_step.py)
+        n_steps=agent.n_step,
     )
 
 

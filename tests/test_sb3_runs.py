@@ -134,7 +134,15 @@ def test_sb3_gets_our_composed_settings() -> None:
     assert float(model.log_ent_coef.detach().exp()) == pytest.approx(agent.init_alpha)
     assert model.target_entropy == -1.0  # -|A|, as ours with target_entropy null
     assert model.policy.net_arch == list(agent.hidden_sizes) == [64, 64]
+    assert type(model.replay_buffer).__name__ == "ReplayBuffer"  # one-step at agent.n_step=1
     assert len(model.critic.q_networks) == agent.num_critics
+
+
+def test_sb3_takes_n_step_transitions_from_its_own_buffer() -> None:
+    cfg, _ = sb3_runs.compose_config("Pendulum-v1", ["agent.buffer_size=1000", "agent.n_step=3"])
+    model = SAC("MlpPolicy", "Pendulum-v1", device="cpu", **sb3_runs.sb3_sac_kwargs(cfg))
+    assert type(model.replay_buffer).__name__ == "NStepReplayBuffer"
+    assert (model.replay_buffer.n_steps, model.replay_buffer.gamma) == (3, cfg.agent.gamma)
 
 
 @pytest.mark.parametrize(
@@ -144,7 +152,6 @@ def test_sb3_gets_our_composed_settings() -> None:
         (["agent.utd=0.5"], "whole number"),
         (["agent.normalize_obs=true"], "normalization"),
         (["agent.critic_layer_norm=true"], "LayerNorm"),
-        (["agent.n_step=3"], "one-step transitions"),
         (["num_envs=2"], "one env"),
     ],
 )
