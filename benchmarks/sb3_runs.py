@@ -156,7 +156,7 @@ def sb3_sac_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         target_entropy="auto" if agent.target_entropy is None else agent.target_entropy,
         target_update_interval=1,
         policy_kwargs={"net_arch": list(agent.hidden_sizes), "n_critics": agent.num_critics},
-        # SB3's NStepReplayBuffer (SB3 >= 2.7): the same n-step sums, except that where a time
+        # SB3's NStepReplayBuffer (in recent SB3): the same n-step sums, except that where a time
         # limit cuts a window short SB3 bootstraps it with gamma^m, m < n, and ours drops it
         # (envs/n_step.py). Passed only when used: older SB3 versions have no such argument.
         **({"n_steps": agent.n_step} if agent.n_step > 1 else {}),
