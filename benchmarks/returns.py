@@ -221,8 +221,12 @@ def family(env: str) -> str:
 
 
 def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What an arm's meaning fixes: the agent's settings and the warm-up."""
-    return {"agent": config.get("agent"), "learning_starts": config.get("learning_starts")}
+    """What an arm's meaning fixes: the agent's settings and the warm-up. An agent key added
+    since the run was trained reads as its default, which is what such a run trained with."""
+    from agents.config import SACConfig
+
+    agent = dataclasses.asdict(SACConfig()) | (config.get("agent") or {})
+    return {"agent": agent, "learning_starts": config.get("learning_starts")}
 
 
 def _arm_result(
