@@ -190,6 +190,8 @@ def train(
             f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
             "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
             f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
+            # a checkpoint every tenth of the budget: an interrupted arm loses little
+            f"checkpoint.every={max(steps // 10, 1)}",
             "progress=false", f"hydra.sweep.dir={directory}",
         ]  # fmt: skip
     else:
