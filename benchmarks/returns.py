@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -282,6 +283,26 @@ def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], lis
     return rows, notes
 
 
+def reference_budget(figure: str) -> int | None:
+    """The env steps a published figure was reached in: "… at 500k, v2" -> 500000."""
+    match = re.search(r"(?:at|within) ([\d.]+)([kM])", figure)
+    if match is None:
+        return None
+    return round(float(match.group(1)) * {"k": 1e3, "M": 1e6}[match.group(2)])
+
+
+def _reference_cell(env: str, steps: int) -> str:
+    """The published figure, and how far below its budget ours stopped (when it did)."""
+    if env not in REFERENCES:
+        return "—"
+    figure, source = REFERENCES[env]
+    cell = f"{figure} [{source}]"
+    budget = reference_budget(figure)
+    if budget is not None and steps < budget:
+        cell += f"; this row trained {steps / budget:.0%} of that budget"
+    return cell
+
+
 def _interval(estimate: Any) -> str:
     return f"{estimate.point:.1f} [{estimate.low:.1f}, {estimate.high:.1f}]"
 
@@ -306,8 +327,7 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
         std = f" ± {final.std:.1f}" if final.std is not None and len(config.runs) > 1 else ""
         where = row["provenance"]
         trained = f"{where.get('commit', '?')}, {where.get('machine', '?')}" if where else "?"
-        figure, source = REFERENCES.get(row["env"], ("—", None))
-        reference = f"{figure} [{source}]" if source and row["arm"] == "ours" else ""
+        reference = _reference_cell(row["env"], config.final_step) if row["arm"] == "ours" else ""
         budget = f"{config.final_step:,}"
         if config.final_step < row["steps"]:
             budget += f" of {row['steps']:,}"

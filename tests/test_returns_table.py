@@ -117,3 +117,12 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     text = page.read_text()
     assert "1 of 2 runs left out" in text
     assert any(line.startswith("| Pendulum-v1 | 1,200 | ours | 1 (") for line in text.splitlines())
+
+
+def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
+    assert returns.reference_budget("260.4 ± 65.5 at 500k, v2") == 500_000
+    assert returns.reference_budget("9359.5 ± 0.4 within 1M, v2") == 1_000_000
+    assert returns.reference_budget("no budget named") is None
+    cell = returns._reference_cell("LunarLanderContinuous-v3", 100_000)
+    assert cell.endswith("[zoo]; this row trained 20% of that budget")
+    assert returns._reference_cell("Hopper-v5", 100_000).endswith("[tianshou-100k]")
