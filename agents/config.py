@@ -75,7 +75,14 @@ class SACConfig:
                 raise ValueError(f"agent.{name} must be a number, got {value!r}")
             if value is not None and not math.isfinite(value):
                 raise ValueError(f"agent.{name} must be a finite number, got {value}")
-        positive = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "utd", "n_step")
+        positive = (
+            "batch_size",
+            "buffer_size",
+            "num_critics",
+            "actor_update_every",
+            "utd",
+            "n_step",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")

@@ -11,7 +11,6 @@ from torch.nn import functional as F
 
 from agents.distributions import TanhNormal
 
-
 LAYER_NORM_EPS = 1e-5  # nn.LayerNorm's default
 
 

@@ -30,14 +30,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import re
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: analysis/, configs/ and runner/ from the repo
@@ -49,6 +46,7 @@ from analysis.groups import group_runs  # noqa: E402
 from analysis.results import ConfigResult, config_results  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
 from benchmarks.perf.machine import code_commit, machine_info, machine_slug  # noqa: E402
+from benchmarks.references import REFERENCES, SOURCES, reference_cell  # noqa: E402
 
 RUNS = REPO / "runs" / "results"
 PAGE = REPO / "docs" / "results.md"
@@ -65,38 +63,6 @@ ARMS = {  # arm -> (label in tables and figures, library, its settings' arm)
 FAMILIES = {  # figure name -> envs, in table order; dm_control/* and the rest by prefix below
     "classic-control": ("Pendulum-v1", "MountainCarContinuous-v0"),
     "box2d": ("LunarLanderContinuous-v3", "BipedalWalker-v3"),
-}
-
-# Where the published figures come from (repository @ commit, file).
-SOURCES = {
-    "zoo": "rl-baselines3-zoo benchmark.md @0088472: one agent, deterministic eval",
-    "cleanrl": "CleanRL docs/rl-algorithms/sac.md @08d1c01: training return",
-    "tianshou-max": "Tianshou examples/mujoco/README.md @0c0424e: best within 1M, 10 seeds",
-    "tianshou-100k": "Tianshou examples/mujoco/benchmark/<env>-v3/sac/test_rew_10seeds.csv "
-    "@39acf20: 10 seeds; its mujoco_sac.py (@fc251ab) trains actor and critics at lr 1e-3 "
-    "with alpha fixed at 0.2",
-    "tdmpc2": "nicklashansen/tdmpc2 results/sac/<task>.csv @add30b5/@88095e7: SAC from "
-    "state, 3 seeds, mean ± std computed here",
-}
-# Published SAC figures: (figure with its budget and env version, source). Metrics differ between
-# sources (one agent vs seeds, final vs best) and env versions too: orientation, not a contest.
-REFERENCES = {
-    "Pendulum-v1": ("−157.0 ± 88.7 at 20k", "zoo"),
-    "MountainCarContinuous-v0": ("94.7 ± 1.1 at 50k, with gSDE", "zoo"),
-    "LunarLanderContinuous-v3": ("260.4 ± 65.5 at 500k, v2", "zoo"),
-    "BipedalWalker-v3": ("297.7 ± 33.1 at 500k", "zoo"),
-    "InvertedPendulum-v5": ("909.4 ± 55.7 at 1M, v4 (1000 is the maximum)", "cleanrl"),
-    "InvertedDoublePendulum-v5": ("9359.5 ± 0.4 within 1M, v2", "tianshou-max"),
-    "Reacher-v5": ("−2.6 ± 0.2 within 1M, v2", "tianshou-max"),
-    "HalfCheetah-v5": ("6514.6 ± 514.2 at 100k, v3 (zoo: 9535.5 at 1M)", "tianshou-100k"),
-    "Hopper-v5": ("2613.5 ± 990.8 at 100k, v3 (zoo: 2325.5 at 1M)", "tianshou-100k"),
-    "Walker2d-v5": ("1305.2 ± 795.1 at 100k, v3 (zoo: 3863.2 at 1M)", "tianshou-100k"),
-    "Ant-v5": ("1019.8 ± 449.9 at 100k, v3 (zoo: 4615.8 at 1M)", "tianshou-100k"),
-    "Humanoid-v5": ("6232.3 ± 279.9 at 2M, v3", "zoo"),
-    "dm_control/cheetah-run-v0": ("310.1 ± 53.3 at 100k", "tdmpc2"),
-    "dm_control/walker-walk-v0": ("708.2 ± 166.8 at 100k", "tdmpc2"),
-    "dm_control/quadruped-run-v0": ("50.5 ± 12.4 at 100k", "tdmpc2"),
-    "dm_control/humanoid-walk-v0": ("2.0 ± 0.4 at 1M", "tdmpc2"),
 }
 
 
@@ -283,26 +249,6 @@ def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], lis
     return rows, notes
 
 
-def reference_budget(figure: str) -> int | None:
-    """The env steps a published figure was reached in: "… at 500k, v2" -> 500000."""
-    match = re.search(r"(?:at|within) ([\d.]+)([kM])", figure)
-    if match is None:
-        return None
-    return round(float(match.group(1)) * {"k": 1e3, "M": 1e6}[match.group(2)])
-
-
-def _reference_cell(env: str, steps: int) -> str:
-    """The published figure, and how far below its budget ours stopped (when it did)."""
-    if env not in REFERENCES:
-        return "—"
-    figure, source = REFERENCES[env]
-    cell = f"{figure} [{source}]"
-    budget = reference_budget(figure)
-    if budget is not None and steps < budget:
-        cell += f"; this row trained {steps / budget:.0%} of that budget"
-    return cell
-
-
 def _interval(estimate: Any) -> str:
     return f"{estimate.point:.1f} [{estimate.low:.1f}, {estimate.high:.1f}]"
 
@@ -327,7 +273,7 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
         std = f" ± {final.std:.1f}" if final.std is not None and len(config.runs) > 1 else ""
         where = row["provenance"]
         trained = f"{where.get('commit', '?')}, {where.get('machine', '?')}" if where else "?"
-        reference = _reference_cell(row["env"], config.final_step) if row["arm"] == "ours" else ""
+        reference = reference_cell(row["env"], config.final_step) if row["arm"] == "ours" else ""
         budget = f"{config.final_step:,}"
         if config.final_step < row["steps"]:
             budget += f" of {row['steps']:,}"

@@ -14,7 +14,8 @@ alpha (learned or fixed) and the target entropy, total_steps, one env. Settings 
 express are refused with one `error:` line and exit status 2 rather than changed: actor, critic
 and (when learned) alpha learning rates that differ (SB3 has one learning_rate), a fractional
 agent.utd, agent.actor_update_every > 1, agent.normalize_obs, agent.critic_layer_norm,
-num_envs > 1, coloured exploration noise or no uniform warm-up, eval.video, resume. SB3 runs log to no W&B (config.yaml says so).
+num_envs > 1, coloured exploration noise or no uniform warm-up, eval.video, resume.
+agent.n_step > 1 takes SB3's own n-step buffer. SB3 runs log to no W&B (config.yaml says so).
 
 Evaluation is train.py's: every eval.every env steps and at the end, after that step's gradient
 steps, eval.episodes deterministic episodes on envs seeded seed + eval.seed_offset, run by

@@ -45,7 +45,9 @@ class NStepWindows:
             window = self.pending[env]
             window.append((obs[row], action[row], float(reward[row])))
             if terminated[row]:
-                out += [self._transition(window[k:], next_obs[row], 1.0) for k in range(len(window))]
+                out += [
+                    self._transition(window[k:], next_obs[row], 1.0) for k in range(len(window))
+                ]
                 window.clear()
                 continue
             if len(window) == self.n:
@@ -77,9 +79,7 @@ class NStepWindows:
     def state_dict(self) -> dict[str, Any]:
         return {
             "n": self.n,
-            "pending": [
-                [(o.copy(), a.copy(), r) for o, a, r in window] for window in self.pending
-            ],
+            "pending": [[(o.copy(), a.copy(), r) for o, a, r in window] for window in self.pending],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -19,8 +19,8 @@ import torch
 from agents.noise import ColoredNoise
 from envs import TransitionTracker
 from envs.n_step import NStepWindows
-from envs.transitions import Transitions
 from envs.snapshot import SnapshotUnsupported, restore_vector_env, snapshot_vector_env
+from envs.transitions import Transitions
 
 
 class Rollout:

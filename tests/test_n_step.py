@@ -17,7 +17,9 @@ from envs.transitions import Transitions
 GAMMA = 0.9
 
 # Per step of one sub-env: (reward, how it ends: None, "terminated" or "truncated").
-steps = st.tuples(st.integers(-5, 5), st.sampled_from([None, None, None, "terminated", "truncated"]))
+steps = st.tuples(
+    st.integers(-5, 5), st.sampled_from([None, None, None, "terminated", "truncated"])
+)
 
 
 def reference(stream: list[tuple[int, str | None]], env: int, n: int) -> set[tuple]:
@@ -61,9 +63,19 @@ def test_windows_give_each_episodes_n_step_transitions(n: int, streams: list[lis
         )
         truncated = np.array([end == "truncated" for _, end in rows])
         out = windows(np.array(live), one_step, truncated)
-        for obs, reward, next_obs, terminated in zip(out.obs, out.reward, out.next_obs, out.terminated):
+        for obs, reward, next_obs, terminated in zip(
+            out.obs, out.reward, out.next_obs, out.terminated
+        ):
             assert next_obs[0] == obs[0]  # never across sub-envs
-            got.add((int(obs[0]), int(obs[1]), round(float(reward), 4), int(next_obs[1]), bool(terminated)))
+            got.add(
+                (
+                    int(obs[0]),
+                    int(obs[1]),
+                    round(float(reward), 4),
+                    int(next_obs[1]),
+                    bool(terminated),
+                )
+            )
     expected = set().union(*(reference(s, env, n) for env, s in enumerate(streams)))
     assert got == expected
 

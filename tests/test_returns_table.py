@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import SACConfig
-from benchmarks import returns
+from benchmarks import references, returns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_every_listed_env_file_has_a_reference_and_a_family() -> None:
         for p in env_dir.rglob("*.yaml")
         if p.stem != "custom"
     }
-    assert listed == set(returns.REFERENCES)
+    assert listed == set(references.REFERENCES)
     assert returns.family("Pendulum-v1") == "classic-control"
     assert returns.family("BipedalWalker-v3") == "box2d"
     assert returns.family("Hopper-v5") == "mujoco"
@@ -59,7 +59,9 @@ def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
 def test_a_paper_arm_that_repeats_ours_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     if returns.paper_overrides("Walker2d-v5"):
         pytest.skip("Walker2d-v5's file changes agent settings now")
-    assert returns.main(["train", "Walker2d-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]) == 2
+    assert (
+        returns.main(["train", "Walker2d-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]) == 2
+    )
     assert "would repeat sb3" in capsys.readouterr().err
 
 
@@ -93,7 +95,9 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     summaries = sorted(ours.rglob("summary.json"))
     assert len(summaries) == 2
     provenance = json.loads((ours / returns.PROVENANCE).read_text())
-    assert provenance["commit"] and provenance["machine"] and "population=1" in provenance["command"]
+    assert (
+        provenance["commit"] and provenance["machine"] and "population=1" in provenance["command"]
+    )
     before = [p.stat().st_mtime for p in summaries]
     assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0  # all there
     assert returns.main(["train", "Pendulum-v1", *common]) == 0  # resume=auto: nothing to do
@@ -104,10 +108,14 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     text = page.read_text()
     assert text.startswith("# Results\n\n" + returns.BEGIN) and text.endswith("\nkept\n")
     finals = [json.loads(p.read_text())["eval_return_mean"] for p in summaries]
-    row = next(line for line in text.splitlines() if line.startswith("| Pendulum-v1 | 1,200 | ours"))
+    row = next(
+        line for line in text.splitlines() if line.startswith("| Pendulum-v1 | 1,200 | ours")
+    )
     assert f"| 2 (0–1) | **{sum(finals) / 2:.1f} [" in row  # the IQM of two runs is their mean
     assert "−157.0 ± 88.7 at 20k [zoo]" in row
-    assert any(line.startswith("| Pendulum-v1 | 1,200 | SB3 | 2 (0–1)") for line in text.splitlines())
+    assert any(
+        line.startswith("| Pendulum-v1 | 1,200 | SB3 | 2 (0–1)") for line in text.splitlines()
+    )
     assert (figures / "results-classic-control.png").stat().st_size > 0
 
     # a run whose saved settings no longer match its arm (an env file changed since) is left out
@@ -120,9 +128,9 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
 
 
 def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
-    assert returns.reference_budget("260.4 ± 65.5 at 500k, v2") == 500_000
-    assert returns.reference_budget("9359.5 ± 0.4 within 1M, v2") == 1_000_000
-    assert returns.reference_budget("no budget named") is None
-    cell = returns._reference_cell("LunarLanderContinuous-v3", 100_000)
+    assert references.reference_budget("260.4 ± 65.5 at 500k, v2") == 500_000
+    assert references.reference_budget("9359.5 ± 0.4 within 1M, v2") == 1_000_000
+    assert references.reference_budget("no budget named") is None
+    cell = references.reference_cell("LunarLanderContinuous-v3", 100_000)
     assert cell.endswith("[zoo]; this row trained 20% of that budget")
-    assert returns._reference_cell("Hopper-v5", 100_000).endswith("[tianshou-100k]")
+    assert references.reference_cell("Hopper-v5", 100_000).endswith("[tianshou-100k]")
