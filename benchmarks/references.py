@@ -15,8 +15,10 @@ SOURCES = {
     "cleanrl": "CleanRL docs/rl-algorithms/sac.md @08d1c01: training return",
     "tianshou-max": "Tianshou examples/mujoco/README.md @0c0424e: best within 1M, 10 seeds",
     "tianshou-100k": "Tianshou examples/mujoco/benchmark/<env>-v3/sac/test_rew_10seeds.csv "
-    "@39acf20: 10 seeds; its mujoco_sac.py (@fc251ab) trains actor and critics at lr 1e-3 "
-    "with alpha fixed at 0.2",
+    "@39acf20: mean ± std of 10 seeds. Its env_step starts after the 10k random warm-up steps "
+    "(tianshou/trainer/offpolicy.py counts from 0 once training starts), so its row 90k is "
+    "100k env steps and 90k updates, as ours at 100k, and its row 100k is 110k env steps; its "
+    "mujoco_sac.py (@fc251ab) trains actor and critics at lr 1e-3 with alpha fixed at 0.2",
     "tdmpc2": "nicklashansen/tdmpc2 results/sac/<task>.csv @add30b5/@88095e7: SAC from "
     "state, 3 seeds, mean ± std computed here",
 }
@@ -30,10 +32,10 @@ REFERENCES = {
     "InvertedPendulum-v5": ("909.4 ± 55.7 at 1M, v4 (1000 is the maximum)", "cleanrl"),
     "InvertedDoublePendulum-v5": ("9359.5 ± 0.4 within 1M, v2", "tianshou-max"),
     "Reacher-v5": ("−2.6 ± 0.2 within 1M, v2", "tianshou-max"),
-    "HalfCheetah-v5": ("6514.6 ± 514.2 at 100k, v3 (zoo: 9535.5 at 1M)", "tianshou-100k"),
-    "Hopper-v5": ("2613.5 ± 990.8 at 100k, v3 (zoo: 2325.5 at 1M)", "tianshou-100k"),
-    "Walker2d-v5": ("1305.2 ± 795.1 at 100k, v3 (zoo: 3863.2 at 1M)", "tianshou-100k"),
-    "Ant-v5": ("1019.8 ± 449.9 at 100k, v3 (zoo: 4615.8 at 1M)", "tianshou-100k"),
+    "HalfCheetah-v5": ("6212.8 ± 437.2 at 100k (6514.6 ± 514.2 at 110k), v3", "tianshou-100k"),
+    "Hopper-v5": ("1765.9 ± 1035.9 at 100k (2613.5 ± 990.8 at 110k), v3", "tianshou-100k"),
+    "Walker2d-v5": ("843.5 ± 707.1 at 100k (1305.2 ± 795.1 at 110k), v3", "tianshou-100k"),
+    "Ant-v5": ("901.2 ± 295.8 at 100k (1019.8 ± 449.9 at 110k), v3", "tianshou-100k"),
     "Humanoid-v5": ("6232.3 ± 279.9 at 2M, v3", "zoo"),
     "dm_control/cheetah-run-v0": ("310.1 ± 53.3 at 100k", "tdmpc2"),
     "dm_control/walker-walk-v0": ("708.2 ± 166.8 at 100k", "tdmpc2"),
