@@ -18,6 +18,9 @@ parameters seen through views) or a population of K independent agents whose par
 stacked (agents/population.py), each matmul one batched matmul over the members. No op mixes
 members, so each member's update is the one it would get alone.
 
+With `agent.critic_layer_norm`, each critic hidden layer's LayerNorm runs forward and backward
+through the kernels autograd itself uses (`native_layer_norm` and its backward).
+
 `tests/test_manual_update.py` checks losses and every gradient against the autograd reference
 (`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
 """
