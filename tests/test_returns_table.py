@@ -46,6 +46,16 @@ def test_env_budget_is_the_env_files() -> None:
     assert returns.env_budget("dm_control/cheetah-run-v0") == 1_000_000
 
 
+def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the_zoos() -> None:
+    composed = returns.compose("Hopper-v5")["agent"]
+    assert (composed["actor_lr"], composed["critic_lr"]) == (1e-3, 1e-3)
+    assert (composed["learn_alpha"], composed["init_alpha"]) == (False, 0.2)
+    assert sorted(returns.paper_overrides("Hopper-v5")) == [
+        "agent.actor_lr=0.0003", "agent.critic_lr=0.0003", "agent.init_alpha=1.0",
+        "agent.learn_alpha=true",
+    ]  # fmt: skip
+
+
 def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
     """Pendulum's file tunes tau, gamma, the learning rates, sizes and alpha (the zoo's); the
     paper arm sets exactly those back to configs/agent/sac.yaml, and composes to it."""
@@ -57,11 +67,9 @@ def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
 
 
 def test_a_paper_arm_that_repeats_ours_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    if returns.paper_overrides("Walker2d-v5"):
-        pytest.skip("Walker2d-v5's file changes agent settings now")
-    assert (
-        returns.main(["train", "Walker2d-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]) == 2
-    )
+    assert returns.paper_overrides("InvertedPendulum-v5") == []  # its file keeps the paper's
+    argv = ["train", "InvertedPendulum-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]
+    assert returns.main(argv) == 2
     assert "would repeat sb3" in capsys.readouterr().err
 
 
