@@ -151,6 +151,8 @@ def train(
     directory = arm_dir(env, steps, arm, root)
     directory.mkdir(parents=True, exist_ok=True)
     if ARMS[arm][1] == "ours":
+        if len(list(directory.rglob("summary.json"))) >= seeds:
+            return directory  # every member finished
         per_job = seeds // jobs
         command = [
             sys.executable, "train.py", "-m", "hydra/launcher=joblib",
@@ -170,12 +172,26 @@ def train(
         ]  # fmt: skip
         if not missing:
             return directory
+    _record_provenance(directory, command)
+    _run(command)
+    return directory
+
+
+def _record_provenance(directory: Path, command: list[str]) -> None:
+    """The commit and machine training the arm, written before it starts (an interrupted arm
+    keeps it); an arm continued at another commit names both."""
     machine = machine_info(threads=1)
     provenance = {"commit": code_commit(), "machine": machine_slug(machine),
                   "date": machine["date"], "command": command[1:]}  # fmt: skip
-    _run(command)
-    (directory / PROVENANCE).write_text(json.dumps(provenance, indent=2) + "\n")
-    return directory
+    path = directory / PROVENANCE
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        if provenance["commit"] not in earlier["commit"].split(" + "):
+            provenance["commit"] = f"{earlier['commit']} + {provenance['commit']}"
+        if provenance["machine"] not in earlier["machine"].split(" + "):
+            provenance["machine"] = f"{earlier['machine']} + {provenance['machine']}"
+        provenance["date"] = earlier["date"]  # when the arm started
+    path.write_text(json.dumps(provenance, indent=2) + "\n")
 
 
 def _sb3_finished(directory: Path, env: str, seed: int) -> bool:

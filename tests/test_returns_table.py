@@ -110,6 +110,13 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0  # all there
     assert returns.main(["train", "Pendulum-v1", *common]) == 0  # resume=auto: nothing to do
     assert [p.stat().st_mtime for p in summaries] == before
+    assert json.loads((ours / returns.PROVENANCE).read_text()) == provenance  # nothing re-run
+    resumed = dict(provenance, commit="0000000")  # as if the arm had started at another commit
+    (ours / returns.PROVENANCE).write_text(json.dumps(resumed))
+    returns._record_provenance(ours, ["python", "train.py"])
+    assert json.loads((ours / returns.PROVENANCE).read_text())["commit"] == (
+        f"0000000 + {provenance['commit']}"
+    )
 
     argv = ["table", "--runs", str(runs), "--output", str(page), "--figures", str(figures)]
     assert returns.main([*argv, "--reps", "50"]) == 0
