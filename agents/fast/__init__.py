@@ -5,17 +5,8 @@ agents/sac.py, and held to its readable loss functions by tests/test_manual_upda
 """
 
 from agents.fast.cuda_graph import GraphedUpdate
-from agents.fast.manual_update import (
-    Layers,
-    UpdateParts,
-    actor_action,
-    actor_layers,
-    agent_layers,
-    ensemble_layers,
-    linear_layers,
-    manual_update,
-    update_step,
-)
+from agents.fast.layers import Layers, actor_layers, agent_layers, ensemble_layers, linear_layers
+from agents.fast.manual_update import UpdateParts, actor_action, manual_update, update_step
 
 __all__ = [
     "GraphedUpdate",
