@@ -71,24 +71,17 @@ class ResultsError(Exception):
 
 
 def compose(env: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """train.py's config for `env=<env>` and the overrides, as plain data."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-
-    from runner.config_store import register_configs
+    """train.py's config for `env=<env>` and the overrides, as plain data (sb3_runs' composition,
+    which SB3 arms train from too)."""
+    from benchmarks.sb3_runs import compose_config
+    from runner.errors import ConfigError
 
     if not (REPO / "configs" / "env" / f"{env}.yaml").exists():
         raise ResultsError(f"cannot compose env={env}: configs/env/{env}.yaml does not exist")
-    register_configs()  # the typed schema and the path_safe resolver, as train.py does
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base=None):
-        try:
-            cfg = hydra_compose(config_name="config", overrides=[f"env={env}", *overrides])
-        except HydraException as error:
-            first_line = str(error).splitlines()[0]
-            raise ResultsError(f"cannot compose env={env}: {first_line}") from error
-    return OmegaConf.to_container(cfg, resolve=True)
+    try:
+        return compose_config(env, list(overrides))[1]
+    except ConfigError as error:
+        raise ResultsError(f"cannot compose env={env}: {error}") from error
 
 
 def env_budget(env: str) -> int:
