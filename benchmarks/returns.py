@@ -15,14 +15,17 @@ Each env is trained in up to four arms, into runs/results/<env>/steps<budget>/<a
 
 Ours trains as one population per core (`train.py -m hydra/launcher=joblib population=P`, seeds
 0..N-1 split between `--jobs` processes of one torch thread), SB3 as `--jobs` runs at once.
-`train` is resumable: run it again after an interruption and it continues (resume=auto; SB3
-seeds without a summary start over). Each arm dir gets provenance.json: the commit, machine and
-command that trained it, which the table names.
+`train` is resumable: run it again, with the same --seeds and --jobs, after an interruption and
+it continues (resume=auto; SB3 seeds without a summary start over). It refuses an arm dir whose
+runs were trained with other settings than the arm has now (the env file changed since): move
+that dir aside to train the arm again. Each arm dir gets provenance.json: the commit, machine and
+command that started it, and any later commit that continued it; the table names them.
 
 `table` reads every arm, leaves out (with a note) runs whose saved settings differ from what
-their arm means today (the env file changed since), and writes the table between the markers of
-docs/results.md (the rest of the page is kept) and one figure of IQM curves per env family.
-Never run by CI (hours); tests/test_returns_table.py runs it at toy size.
+their arm means today, and writes the table between the markers of docs/results.md (the rest of
+the page is kept) and one figure of IQM curves per env family. An arm still short of its budget
+is marked "in progress". Never run by CI (hours); tests/test_returns_table.py runs it at toy
+size.
 """
 
 from __future__ import annotations
@@ -143,6 +146,8 @@ def train(
     compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
     directory = arm_dir(env, steps, arm, root)
     directory.mkdir(parents=True, exist_ok=True)
+    _refuse_other_settings(env, steps, arm, directory)
+    _refuse_other_split(directory, seeds, jobs)
     if ARMS[arm][1] == "ours":
         if len(list(directory.rglob("summary.json"))) >= seeds:
             return directory  # every member finished
@@ -165,25 +170,38 @@ def train(
         ]  # fmt: skip
         if not missing:
             return directory
-    _record_provenance(directory, command)
+    _record_provenance(directory, command, seeds, jobs)
     _run(command)
     return directory
 
 
-def _record_provenance(directory: Path, command: list[str]) -> None:
-    """The commit and machine training the arm, written before it starts (an interrupted arm
-    keeps it); an arm continued at another commit names both."""
+def _refuse_other_split(directory: Path, seeds: int, jobs: int) -> None:
+    """Continuing an arm needs its seeds split as they were: each process's run dir holds one
+    population, and resume=auto refuses a dir whose population or first seed changed."""
+    path = directory / PROVENANCE
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    if earlier.get("seeds", seeds) != seeds or earlier.get("jobs", jobs) != jobs:
+        raise ResultsError(
+            f"{directory} was started with --seeds {earlier['seeds']} --jobs {earlier['jobs']}: "
+            "continue it with those, or move it aside to train the arm again"
+        )
+
+
+def _record_provenance(directory: Path, command: list[str], seeds: int, jobs: int) -> None:
+    """The commit, machine and command that start the arm, written before it trains (an
+    interrupted arm keeps them); an arm continued at another commit or machine names both."""
     machine = machine_info(threads=1)
-    provenance = {"commit": code_commit(), "machine": machine_slug(machine),
-                  "date": machine["date"], "command": command[1:]}  # fmt: skip
+    provenance = {"commit": code_commit() or "unknown", "machine": machine_slug(machine),
+                  "date": machine["date"], "command": command[1:], "seeds": seeds,
+                  "jobs": jobs}  # fmt: skip
     path = directory / PROVENANCE
     if path.exists():
         earlier = json.loads(path.read_text())
-        if provenance["commit"] not in earlier["commit"].split(" + "):
-            provenance["commit"] = f"{earlier['commit']} + {provenance['commit']}"
-        if provenance["machine"] not in earlier["machine"].split(" + "):
-            provenance["machine"] = f"{earlier['machine']} + {provenance['machine']}"
-        provenance["date"] = earlier["date"]  # when the arm started
+        for key in ("commit", "machine"):
+            if provenance[key] not in earlier[key].split(" + "):
+                provenance[key] = f"{earlier[key]} + {provenance[key]}"
+        # when and how the arm started (a continuation's SB3 command lists only missing seeds)
+        provenance["date"], provenance["command"] = earlier["date"], earlier["command"]
     path.write_text(json.dumps(provenance, indent=2) + "\n")
 
 
@@ -198,13 +216,56 @@ def family(env: str) -> str:
     return "dm-control" if env.startswith("dm_control/") else "mujoco"
 
 
-def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What an arm's meaning fixes: the agent's settings and the warm-up. An agent key added
-    since the run was trained reads as its default, which is what such a run trained with."""
-    from agents.config import SACConfig
+# Keys that say which run of an arm this is, not what the arm trains.
+_RUN_IDENTITY = ("seed", "population")
 
-    agent = dataclasses.asdict(SACConfig()) | (config.get("agent") or {})
-    return {"agent": agent, "learning_starts": config.get("learning_starts")}
+
+def _settings(config: dict[str, Any]) -> dict[str, Any]:
+    """What an arm's meaning fixes: every setting of train.py's schema but the run's identity and
+    those a continued run may change (runner.resume.FREE_TO_CHANGE: budget, threads, logging).
+    A key added to the schema since the run trained reads as its default, which is what the
+    run trained with; keys of other libraries' configs (`library:`) are not settings."""
+    from omegaconf import OmegaConf
+
+    from configs.schema import TrainConfig
+    from runner.resume import FREE_TO_CHANGE, flat_config
+
+    defaults = flat_config(OmegaConf.to_container(OmegaConf.structured(TrainConfig)))
+    given = flat_config(config)
+    settings = {}
+    for key, default in defaults.items():
+        if key.startswith((*FREE_TO_CHANGE, *_RUN_IDENTITY)):
+            continue
+        # a mapping (env.kwargs) flattens into its own keys when it is not empty
+        inside = {k: v for k, v in given.items() if k.startswith(f"{key}.")}
+        settings[key] = inside or given.get(key, default)
+    return settings
+
+
+def _differences(run: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    return [f"{key}: {run[key]!r} there, {expected[key]!r} now"
+            for key in sorted(expected) if run[key] != expected[key]]  # fmt: skip
+
+
+def _expected_settings(env: str, steps: int, arm: str) -> dict[str, Any]:
+    return _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm)]))
+
+
+def _refuse_other_settings(env: str, steps: int, arm: str, directory: Path) -> None:
+    """An arm dir holds the runs of one meaning of the arm; resume=auto would refuse each stale
+    run anyway, but only after the others had started."""
+    if not any(directory.iterdir()):
+        return
+    library = ARMS[arm][1]
+    runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
+    expected = _expected_settings(env, steps, arm)
+    for run in runs:
+        differ = _differences(_settings(run.config), expected)
+        if differ:
+            raise ResultsError(
+                f"{run.path} was trained with other settings than arm {arm} has now "
+                f"({'; '.join(differ[:3])}): move {directory} aside to train the arm again"
+            )
 
 
 def _arm_result(
@@ -214,7 +275,7 @@ def _arm_result(
     label, library, _ = ARMS[arm]
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
     try:
-        expected = _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm)]))
+        expected = _expected_settings(env, steps, arm)
     except ResultsError as error:
         notes.append(f"{env} {arm}: left out: {error}")
         return None
@@ -222,7 +283,7 @@ def _arm_result(
     if len(kept) < len(runs):
         notes.append(
             f"{env} {arm}: {len(runs) - len(kept)} of {len(runs)} runs left out: trained with "
-            "other settings than the arm has now (re-run them)"
+            "other settings than the arm has now (move the arm dir aside and train it again)"
         )
     if not kept:
         return None
@@ -282,10 +343,10 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
         std = f" ± {final.std:.1f}" if final.std is not None and len(config.runs) > 1 else ""
         where = row["provenance"]
         trained = f"{where.get('commit', '?')}, {where.get('machine', '?')}" if where else "?"
-        reference = reference_cell(row["env"], config.final_step) if row["arm"] == "ours" else ""
-        budget = f"{config.final_step:,}"
+        reference = reference_cell(row["env"], row["steps"]) if row["arm"] == "ours" else ""
+        budget = f"{row['steps']:,}"
         if config.final_step < row["steps"]:
-            budget += f" of {row['steps']:,}"
+            budget = f"in progress: {config.final_step:,} of {row['steps']:,}"
         lines.append(
             f"| {row['env']} | {budget} | {config.label} | {len(config.runs)} ({span}) | "
             f"**{_interval(final.iqm)}** | {final.mean.point:.1f}{std} | {trained} | "

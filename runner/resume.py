@@ -221,11 +221,12 @@ def refuse_finished(step: int, total_steps: int, run_dir: Path) -> None:
         )
 
 
-def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config as dotted keys (`agent.batch_size`); an empty mapping is one value."""
     flat: dict[str, Any] = {}
     for key, value in config.items():
         if isinstance(value, dict) and value:
-            flat |= _flat(value, f"{prefix}{key}.")
+            flat |= flat_config(value, f"{prefix}{key}.")
         else:
             flat[f"{prefix}{key}"] = value
     return flat
@@ -238,7 +239,7 @@ def refuse_other_settings(run_dir: Path, config_dict: dict[str, Any]) -> None:
     saved = saved_config(run_dir)
     if saved is None:
         return
-    before, now = _flat(saved), _flat(config_dict)
+    before, now = flat_config(saved), flat_config(config_dict)
     differ = [
         f"{key}: {before.get(key)!r} there, {now.get(key)!r} here"
         for key in sorted(before.keys() | now.keys())

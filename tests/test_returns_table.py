@@ -57,8 +57,8 @@ def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the
 
 
 def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
-    """Pendulum's file tunes tau, gamma, the learning rates, sizes and alpha (the zoo's); the
-    paper arm sets exactly those back to configs/agent/sac.yaml, and composes to it."""
+    """Pendulum's file tunes tau, gamma, the learning rates, sizes and alpha; the paper arm sets
+    exactly those back to configs/agent/sac.yaml, and composes to it."""
     overrides = returns.paper_overrides("Pendulum-v1")
     assert "agent.tau=0.005" in overrides and "agent.hidden_sizes=[256,256]" in overrides
     composed = returns.compose("Pendulum-v1", overrides)["agent"]
@@ -93,7 +93,8 @@ def test_bad_input_is_one_error_line(
 def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     """Two seeds of ours (one population per process) and of SB3, 1200 steps of Pendulum with
     updates from step 1000; the table has both rows and the figure, a second `train` finds
-    nothing left to do, and a run trained with other settings is left out with a note."""
+    nothing left to do, and a run trained with other settings is left out with a note and
+    refused by a further `train`."""
     runs, page, figures = tmp_path / "runs", tmp_path / "results.md", tmp_path / "figures"
     page.write_text(f"# Results\n\n{returns.BEGIN}\n{returns.END}\n\nkept\n")
     common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs)]
@@ -113,10 +114,12 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     assert json.loads((ours / returns.PROVENANCE).read_text()) == provenance  # nothing re-run
     resumed = dict(provenance, commit="0000000")  # as if the arm had started at another commit
     (ours / returns.PROVENANCE).write_text(json.dumps(resumed))
-    returns._record_provenance(ours, ["python", "train.py"])
-    assert json.loads((ours / returns.PROVENANCE).read_text())["commit"] == (
-        f"0000000 + {provenance['commit']}"
-    )
+    returns._record_provenance(ours, ["python", "train.py"], 2, 2)
+    continued = json.loads((ours / returns.PROVENANCE).read_text())
+    assert continued["commit"] == f"0000000 + {provenance['commit']}"
+    assert continued["command"] == provenance["command"]  # how the arm started
+    # continuing with another split would put other populations in the process dirs
+    assert returns.main(["train", "Pendulum-v1", *common[2:], "--seeds", "4"]) == 2
 
     argv = ["table", "--runs", str(runs), "--output", str(page), "--figures", str(figures)]
     assert returns.main([*argv, "--reps", "50"]) == 0
@@ -140,6 +143,14 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     text = page.read_text()
     assert "1 of 2 runs left out" in text
     assert any(line.startswith("| Pendulum-v1 | 1,200 | ours | 1 (") for line in text.splitlines())
+    assert returns.main(["train", "Pendulum-v1", *common]) == 2  # not resumed into: refused
+
+    # an arm short of its budget (interrupted, to be continued) says so
+    rows, _ = returns.collect(runs, reps=50)
+    row = dict(rows[0], steps=2400)
+    table = returns.render([row], reps=50).splitlines()
+    assert any(line.startswith("| Pendulum-v1 | in progress: 1,200 of 2,400 | ours")
+               for line in table)  # fmt: skip
 
 
 def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
