@@ -27,8 +27,9 @@ class SACConfig:
     alpha_lr: float = 3e-4
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
     num_critics: int = 2  # ensemble size; the target takes the min over all of them
-    # Normalize each hidden layer of the critics (LayerNorm before the ReLU, no learned gain or
-    # bias), as DroQ and RLPD do to keep Q-estimates bounded at high update-to-data ratios.
+    # Normalize each hidden layer of the critics (LayerNorm before the ReLU), as DroQ and RLPD
+    # do to keep Q-estimates bounded at high update-to-data ratios; theirs learns a gain and
+    # bias, this one does not (agents/networks.py Critic says what that gives up).
     critic_layer_norm: bool = False
     utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
     # Rewards summed over n env steps per stored transition, the target bootstrapping from the

@@ -92,9 +92,11 @@ class Critic(nn.Module):
     """n Q-networks Q_i(obs, action) evaluated together; output (n, B).
 
     With `layer_norm`, each hidden layer's pre-activation is normalized over its units before
-    the ReLU (Linear -> LayerNorm -> ReLU, as DroQ). Without LayerNorm's learned gain and bias:
-    the critic keeps exactly the parameters (and checkpoint keys) of the plain one, and the
-    hand-written update needs no extra gradients; the next linear layer learns the scale.
+    the ReLU (Linear -> LayerNorm -> ReLU, DroQ's order). Unlike DroQ's and RLPD's Flax
+    LayerNorm, it has no learned gain or bias (and DroQ's dropout is not here): the critic keeps
+    exactly the parameters (and checkpoint keys) of the plain one, and the hand-written update
+    needs no extra gradients. What that gives up: each ReLU sees a zero-mean, unit-variance
+    input per sample; the next layer learns the scale after it, nothing learns a shift before.
     """
 
     def __init__(

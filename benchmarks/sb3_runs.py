@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import multiprocessing
@@ -118,7 +119,7 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
     refusals = [
         (len(set(rates.values())) > 1,
          f"agent.{', agent.'.join(f'{k}={v}' for k, v in rates.items())} differ: SB3's SAC takes "
-         "one learning_rate for all three; set them equal"),
+         "one learning_rate for actor, critics and a learned alpha; set them equal"),
         (agent.utd != int(agent.utd),
          f"agent.utd={agent.utd}: SB3 takes a whole number of gradient steps per env step"),
         (agent.actor_update_every != 1,
@@ -127,6 +128,9 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
          "agent.normalize_obs=true: SB3's MlpPolicy has no running observation normalization"),
         (agent.critic_layer_norm,
          "agent.critic_layer_norm=true: SB3's critics have no LayerNorm"),
+        (agent.n_step > 1 and "n_steps" not in inspect.signature(SAC).parameters,
+         f"agent.n_step={agent.n_step}: SB3 {stable_baselines3.__version__} has no n-step "
+         "replay buffer (SAC's n_steps); upgrade stable-baselines3"),
         (cfg.num_envs != 1, f"num_envs={cfg.num_envs}: SB3 runs train on one env"),
         (cfg.exploration.noise_beta != 0 or not cfg.exploration.uniform_warmup,
          "exploration.noise_beta and exploration.uniform_warmup must keep their defaults: SB3 "
@@ -144,7 +148,7 @@ def sb3_sac_kwargs(cfg: TrainConfig) -> dict[str, Any]:
     (as benchmarks/perf/settings.py does), so a change of SB3's defaults changes nothing here."""
     agent = cfg.agent
     return dict(
-        learning_rate=agent.actor_lr,  # = critic_lr = alpha_lr (refused otherwise)
+        learning_rate=agent.actor_lr,  # = critic_lr, and alpha_lr when learned (else refused)
         buffer_size=agent.buffer_size,
         learning_starts=cfg.learning_starts,
         batch_size=agent.batch_size,
@@ -157,9 +161,11 @@ def sb3_sac_kwargs(cfg: TrainConfig) -> dict[str, Any]:
         target_entropy="auto" if agent.target_entropy is None else agent.target_entropy,
         target_update_interval=1,
         policy_kwargs={"net_arch": list(agent.hidden_sizes), "n_critics": agent.num_critics},
-        # SB3's NStepReplayBuffer (in recent SB3): the same n-step sums, except that where a time
-        # limit cuts a window short SB3 bootstraps it with gamma^m, m < n, and ours drops it
-        # (envs/n_step.py). Passed only when used: older SB3 versions have no such argument.
+        # SB3's NStepReplayBuffer (in recent SB3): the same n-step sums, with two differences.
+        # It builds windows when it samples, so a window still open at the newest stored step
+        # is cut there and bootstraps with gamma^m, m < n, where ours waits for it to complete;
+        # and where a time limit cuts a window short it bootstraps with gamma^m too, where ours
+        # drops it (envs/n_step.py). Passed only when used: older SB3 has no such argument.
         **({"n_steps": agent.n_step} if agent.n_step > 1 else {}),
     )
 

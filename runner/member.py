@@ -89,7 +89,7 @@ class MemberRun:
         except BaseException:
             self.envs.close()
             raise
-        self.rollout = Rollout(self.envs, self.noise, cfg.agent.n_step, cfg.agent.gamma)
+        self.rollout = Rollout(self.envs, self.noise, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma)
 
     # -- checkpoints
 

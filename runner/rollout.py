@@ -31,8 +31,9 @@ class Rollout:
         self,
         envs: gym.vector.VectorEnv,
         noise: ColoredNoise | None,
-        n_step: int = 1,
-        gamma: float = 0.99,
+        *,
+        n_step: int,
+        gamma: float,
     ) -> None:
         self.envs, self.noise = envs, noise
         self.tracker = TransitionTracker(envs.num_envs)
@@ -85,11 +86,14 @@ class Rollout:
             raise SnapshotUnsupported("the checkpoint's exploration noise differs from this run's")
         if ("n_step" in state) != (self.windows is not None):
             raise SnapshotUnsupported("the checkpoint's agent.n_step differs from this run's")
-        if self.windows is not None:
-            self.windows.load_state_dict(to_numpy(state["n_step"]))  # ValueError: another n
+        windows = self.windows
+        if windows is not None:  # read into a copy: a ValueError (another n) changes nothing
+            windows = NStepWindows(self.envs.num_envs, windows.n, windows.gamma)
+            windows.load_state_dict(to_numpy(state["n_step"]))
         restore_vector_env(self.envs, to_numpy(state["envs"]))
         if self.noise is not None:
             self.noise.load_state_dict(to_numpy(state["noise"]))
+        self.windows = windows
         self.obs = state["obs"].numpy().copy()
         self.tracker.resetting = state["resetting"].numpy().copy()
         self.metrics = dict(state["metrics"])

@@ -1,5 +1,6 @@
 """n-step transitions (envs/n_step.py, agent.n_step) against a reference computed per episode,
-over random episode schedules of several sub-envs; and the target's discount gamma^n."""
+over random episode schedules of several sub-envs and through Rollout over a vector env with
+autoresets; and the target's discount gamma^n."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
+from fake_envs import counter_thunk, sync_vector
 from hypothesis import strategies as st
 from sac_test_support import random_batch
 
 from agents import SACAgent, SACConfig
 from envs.n_step import NStepWindows
 from envs.transitions import Transitions
+from runner.rollout import Rollout
 
 GAMMA = 0.9
 
@@ -116,3 +119,37 @@ def test_the_target_discounts_by_gamma_to_the_n(backend: str) -> None:
 def test_n_step_must_be_a_positive_integer(n_step: float) -> None:
     with pytest.raises(ValueError, match="agent.n_step"):
         SACConfig(n_step=n_step).validate()
+
+
+def test_rollout_gives_n_step_transitions_across_autoresets() -> None:
+    """Through Rollout over a real vector env whose sub-envs end at different steps (a
+    termination, a time limit, both at once), with gymnasium's next-step autoreset rows in
+    between: every stored transition is one of its sub-env's n-step transitions, and each
+    episode gives all of them (observations are [t, sub-env]; reward 1 per step)."""
+    n, gamma = 3, 0.5
+    envs = sync_vector([counter_thunk(0, terminate_at=3), counter_thunk(1, time_limit=5),
+                        counter_thunk(2, terminate_at=4, time_limit=4)])  # fmt: skip
+    expected = {  # (sub-env, t of obs, n-step return, t of next_obs, terminated)
+        0: {(0, 1.75, 3, True), (1, 1.5, 3, True), (2, 1.0, 3, True)},
+        1: {(0, 1.75, 3, False), (1, 1.75, 4, False), (2, 1.75, 5, False)},  # 3, 4 dropped
+        2: {(0, 1.75, 3, False), (1, 1.75, 4, True), (2, 1.5, 4, True), (3, 1.0, 4, True)},
+    }
+    rollout = Rollout(envs, None, n_step=n, gamma=gamma)
+    rollout.start(seed=0)
+    got: dict[int, list[tuple]] = {0: [], 1: [], 2: []}
+    try:
+        for _ in range(30):
+            action = np.zeros((3, 1), np.float32)
+            next_obs, reward, terminated, truncated, _ = envs.step(action)
+            out = rollout.transitions(action, reward, next_obs, terminated, truncated)
+            for obs, ret, nxt, term in zip(out.obs, out.reward, out.next_obs, out.terminated):
+                assert nxt[1] == obs[1]  # never across sub-envs
+                got[int(obs[1])].append((int(obs[0]), float(ret), int(nxt[0]), bool(term)))
+            rollout.obs = next_obs
+    finally:
+        envs.close()
+    for env, transitions in got.items():
+        assert set(transitions) == expected[env]
+        # whole episodes: each transition of an episode as often as the others
+        counts = {t: transitions.count(t) for t in expected[env]}
+        assert len(set(counts.values())) == 1 and min(counts.values()) >= 4

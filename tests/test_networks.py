@@ -122,3 +122,22 @@ def test_mlp_structure():
     assert (trunk(torch.randn(5, 4)) >= 0).all()
 
     assert [type(m) for m in mlp(4, [], 2)] == [nn.Linear]
+
+
+def test_critic_layer_norm_normalizes_each_hidden_layer():
+    """With LayerNorm, scaling a hidden layer's weights and bias by c > 0 leaves Q unchanged
+    (the next ReLU sees the same normalized input); without it Q changes."""
+    torch.manual_seed(0)
+    obs, action = torch.randn(16, 5), torch.randn(16, 2)
+    for layer_norm in (True, False):
+        critic = Critic(5, 2, [32, 32], num_critics=2, layer_norm=layer_norm)
+        q = critic(obs, action)
+        with torch.no_grad():
+            for layer in critic.layers[:-1]:
+                layer.weight.mul_(7.0)
+                layer.bias.mul_(7.0)
+        scaled = critic(obs, action)
+        if layer_norm:
+            torch.testing.assert_close(scaled, q, rtol=1e-4, atol=1e-5)
+        else:
+            assert not torch.allclose(scaled, q, rtol=1e-2)

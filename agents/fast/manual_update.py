@@ -112,6 +112,8 @@ def actor_action(actor: Actor, obs: torch.Tensor, eps: torch.Tensor | None) -> t
     object took ~25 % off its cost (64x64 networks, one observation).
     """
     linears = actor.trunk_linears
+    # One agent's 2-D parameters as they are (not `linear_layers`' member-batched views): the
+    # observations are 2-D rows, which `_affine` multiplies with one addmm per layer.
     layers = ActorLayers(
         Layers([m.weight for m in linears], [m.bias for m in linears], []),
         Layers([actor.mu.weight, actor.log_std.weight], [actor.mu.bias, actor.log_std.bias], []),
