@@ -89,7 +89,9 @@ class MemberRun:
         except BaseException:
             self.envs.close()
             raise
-        self.rollout = Rollout(self.envs, self.noise, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma)
+        self.rollout = Rollout(
+            self.envs, self.noise, n_step=cfg.agent.n_step, gamma=cfg.agent.gamma
+        )
 
     # -- checkpoints
 

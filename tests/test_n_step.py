@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
 from fake_envs import counter_thunk, sync_vector
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sac_test_support import random_batch
 
