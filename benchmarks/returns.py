@@ -13,6 +13,9 @@ Each env is trained in up to four arms, into runs/results/<env>/steps<budget>/<a
   sb3         Stable-Baselines3's SAC (benchmarks/sb3_runs.py) at the settings of `ours`
   sb3-paper   the same at the settings of `paper`: the parity check of our implementation
 
+`--set KEY=VALUE` (repeatable) trains an arm with a lever on top, e.g. `--set agent.n_step=3`,
+into its own dir (`ours+agent.n_step=3`); the table shows it beside the arm it changes.
+
 Ours trains as one population per core (`train.py -m hydra/launcher=joblib population=P`, seeds
 0..N-1 split between `--jobs` processes of one torch thread), SB3 as `--jobs` runs at once.
 `train` is resumable: run it again, with the same --seeds and --jobs, after an interruption and
@@ -126,8 +129,43 @@ def arm_overrides(env: str, arm: str) -> list[str]:
     return overrides
 
 
-def arm_dir(env: str, steps: int, arm: str, root: Path | None = None) -> Path:
-    return (root or RUNS) / env.replace("/", "-") / f"steps{steps}" / arm
+# Settings a lever may not change: which env, and what says which run or how it is logged.
+_NOT_A_LEVER = ("env", "hydra", "seed", "population", "total_steps", "resume")
+
+
+def check_levers(levers: Sequence[str]) -> list[str]:
+    """`--set` values as Hydra overrides; a ResultsError for one that is not KEY=VALUE, names
+    what an arm fixes otherwise, or cannot be part of a dir name."""
+    from runner.resume import FREE_TO_CHANGE
+
+    for lever in levers:
+        key, equals, value = lever.partition("=")
+        if not equals or not key or not value:
+            raise ResultsError(f"--set {lever!r}: expected KEY=VALUE, e.g. agent.n_step=3")
+        if "/" in lever or "+" in lever:
+            raise ResultsError(f"--set {lever!r}: '/' and '+' cannot be part of an arm dir's name")
+        if key.split(".")[0] in _NOT_A_LEVER or key.startswith(FREE_TO_CHANGE):
+            raise ResultsError(
+                f"--set {lever!r}: {key} is not a lever (the env, budget, seeds and logging are "
+                "the arm's own)"
+            )
+    return list(levers)
+
+
+def arm_name(arm: str, levers: Sequence[str] = ()) -> str:
+    """The arm dir's name: the arm, and its levers after '+'."""
+    return "+".join([arm, *levers])
+
+
+def parse_arm_name(name: str) -> tuple[str, list[str]]:
+    arm, *levers = name.split("+")
+    return arm, levers
+
+
+def arm_dir(
+    env: str, steps: int, arm: str, root: Path | None = None, levers: Sequence[str] = ()
+) -> Path:
+    return (root or RUNS) / env.replace("/", "-") / f"steps{steps}" / arm_name(arm, levers)
 
 
 def _run(command: list[str]) -> None:
@@ -137,16 +175,23 @@ def _run(command: list[str]) -> None:
 
 
 def train(
-    env: str, arm: str, seeds: int, steps: int, jobs: int = 2, root: Path | None = None
+    env: str,
+    arm: str,
+    seeds: int,
+    steps: int,
+    jobs: int = 2,
+    root: Path | None = None,
+    levers: Sequence[str] = (),
 ) -> Path:
-    """Train seeds 0..seeds-1 of one arm (resuming an interrupted one) into its arm dir."""
+    """Train seeds 0..seeds-1 of one arm, with `levers` on top (Hydra overrides), resuming an
+    interrupted one, into its arm dir."""
     if seeds < 1 or jobs < 1 or seeds % jobs:
         raise ResultsError(f"--seeds {seeds} must be a positive multiple of --jobs {jobs}")
-    overrides = arm_overrides(env, arm)
+    overrides = [*arm_overrides(env, arm), *check_levers(levers)]
     compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
-    directory = arm_dir(env, steps, arm, root)
+    directory = arm_dir(env, steps, arm, root, levers)
     directory.mkdir(parents=True, exist_ok=True)
-    _refuse_other_settings(env, steps, arm, directory)
+    _refuse_other_settings(env, steps, arm, directory, levers)
     _refuse_other_split(directory, seeds, jobs)
     if ARMS[arm][1] == "ours":
         if len(list(directory.rglob("summary.json"))) >= seeds:
@@ -247,18 +292,22 @@ def _differences(run: dict[str, Any], expected: dict[str, Any]) -> list[str]:
             for key in sorted(expected) if run[key] != expected[key]]  # fmt: skip
 
 
-def _expected_settings(env: str, steps: int, arm: str) -> dict[str, Any]:
-    return _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm)]))
+def _expected_settings(
+    env: str, steps: int, arm: str, levers: Sequence[str] = ()
+) -> dict[str, Any]:
+    return _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm), *levers]))
 
 
-def _refuse_other_settings(env: str, steps: int, arm: str, directory: Path) -> None:
+def _refuse_other_settings(
+    env: str, steps: int, arm: str, directory: Path, levers: Sequence[str] = ()
+) -> None:
     """An arm dir holds the runs of one meaning of the arm; resume=auto would refuse each stale
     run anyway, but only after the others had started."""
     if not any(directory.iterdir()):
         return
     library = ARMS[arm][1]
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
-    expected = _expected_settings(env, steps, arm)
+    expected = _expected_settings(env, steps, arm, levers)
     for run in runs:
         differ = _differences(_settings(run.config), expected)
         if differ:
@@ -269,21 +318,24 @@ def _refuse_other_settings(env: str, steps: int, arm: str, directory: Path) -> N
 
 
 def _arm_result(
-    env: str, steps: int, arm: str, directory: Path, reps: int, notes: list[str]
+    env: str, steps: int, directory: Path, reps: int, notes: list[str]
 ) -> ConfigResult | None:
     """The arm's runs as one config of aggregate.py's analysis, or None (with a note)."""
+    arm, levers = parse_arm_name(directory.name)
     label, library, _ = ARMS[arm]
+    label = " + ".join([label, *levers])
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
     try:
-        expected = _expected_settings(env, steps, arm)
+        expected = _expected_settings(env, steps, arm, check_levers(levers))
     except ResultsError as error:
-        notes.append(f"{env} {arm}: left out: {error}")
+        notes.append(f"{env} {directory.name}: left out: {error}")
         return None
     kept = [run for run in runs if _settings(run.config) == expected]
     if len(kept) < len(runs):
         notes.append(
-            f"{env} {arm}: {len(runs) - len(kept)} of {len(runs)} runs left out: trained with "
-            "other settings than the arm has now (move the arm dir aside and train it again)"
+            f"{env} {directory.name}: {len(runs) - len(kept)} of {len(runs)} runs left out: "
+            "trained with other settings than the arm has now (move the arm dir aside and "
+            "train it again)"
         )
     if not kept:
         return None
@@ -297,7 +349,7 @@ def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], lis
     root = root or RUNS
     rows, notes = [], []
     for directory in sorted(root.glob("*/steps*/*")):
-        arm, steps_dir = directory.name, directory.parent.name
+        (arm, levers), steps_dir = parse_arm_name(directory.name), directory.parent.name
         if arm not in ARMS or not directory.is_dir():
             continue
         try:
@@ -306,16 +358,16 @@ def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], lis
             notes.append(f"{directory}: {error}")
             continue
         steps = int(steps_dir.removeprefix("steps"))
-        result = _arm_result(env, steps, arm, directory, reps, notes)
+        result = _arm_result(env, steps, directory, reps, notes)
         if result is None:
             continue
         provenance_file = directory / PROVENANCE
         provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else {}
-        rows.append({"env": env, "steps": steps, "arm": arm, "result": result,
-                     "provenance": provenance})  # fmt: skip
+        rows.append({"env": env, "steps": steps, "arm": arm, "levers": levers,
+                     "result": result, "provenance": provenance})  # fmt: skip
     order = {env: i for i, env in enumerate(REFERENCES)}
     rows.sort(key=lambda r: (order.get(r["env"], len(order)), r["env"], r["steps"],
-                             list(ARMS).index(r["arm"])))  # fmt: skip
+                             list(ARMS).index(r["arm"]), r["levers"]))  # fmt: skip
     return rows, notes
 
 
@@ -343,7 +395,8 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
         std = f" ± {final.std:.1f}" if final.std is not None and len(config.runs) > 1 else ""
         where = row["provenance"]
         trained = f"{where.get('commit', '?')}, {where.get('machine', '?')}" if where else "?"
-        reference = reference_cell(row["env"], row["steps"]) if row["arm"] == "ours" else ""
+        plain_ours = row["arm"] == "ours" and not row.get("levers")
+        reference = reference_cell(row["env"], row["steps"]) if plain_ours else ""
         budget = f"{row['steps']:,}"
         if config.final_step < row["steps"]:
             budget = f"in progress: {config.final_step:,} of {row['steps']:,}"
@@ -393,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
     train_parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (6)")
     train_parser.add_argument("--steps", type=int, help="budget (default: the env file's)")
     train_parser.add_argument("--jobs", type=int, default=2, help="processes at once (2)")
+    train_parser.add_argument(
+        "--set", dest="levers", action="append", default=[], metavar="KEY=VALUE",
+        help="a lever on top of the arm (repeatable), e.g. agent.n_step=3",
+    )  # fmt: skip
     table_parser = commands.add_parser("table", help="write the table and figures")
     table_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
     for sub in (train_parser, table_parser):
@@ -403,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             steps = args.steps or env_budget(args.env)
-            train(args.env, args.arm, args.seeds, steps, args.jobs, args.runs)
+            train(args.env, args.arm, args.seeds, steps, args.jobs, args.runs, args.levers)
             return 0
         rows, notes = collect(args.runs, args.reps)
         if not rows:

@@ -4,6 +4,7 @@ the results page kept), and real tiny runs of ours and SB3 through train and tab
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -136,6 +137,16 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     )
     assert (figures / "results-classic-control.png").stat().st_size > 0
 
+    # a lever's arm is a row of its own, its runs checked against the arm plus the lever
+    shutil.copytree(ours, ours.with_name("ours+agent.tau=0.02"))  # Pendulum's file has 0.02
+    shutil.copytree(ours, ours.with_name("ours+agent.tau=0.05"))
+    assert returns.main([*argv, "--reps", "50"]) == 0
+    lines = page.read_text().splitlines()
+    lever = next(line for line in lines if "| ours + agent.tau=0.02 |" in line)
+    assert lever.startswith("| Pendulum-v1 | 1,200 |") and lever.endswith("|  |")  # no reference
+    assert any("ours+agent.tau=0.05: 2 of 2 runs left out" in line for line in lines)
+    shutil.rmtree(ours.with_name("ours+agent.tau=0.05"))
+
     # a run whose saved settings no longer match its arm (an env file changed since) is left out
     config = next(ours.rglob(".hydra/config.yaml"))
     config.write_text(config.read_text().replace("tau: 0.02", "tau: 0.03"))
@@ -151,6 +162,34 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     table = returns.render([row], reps=50).splitlines()
     assert any(line.startswith("| Pendulum-v1 | in progress: 1,200 of 2,400 | ours")
                for line in table)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "lever, words",
+    [
+        ("agent.n_step", "expected KEY=VALUE"),
+        ("seed=3", "not a lever"),
+        ("total_steps=5", "not a lever"),
+        ("env.id=Hopper-v5", "not a lever"),
+        ("torch_threads=2", "not a lever"),
+        ("agent.actor_lr=1e+3", "'+'"),
+    ],
+)
+def test_a_bad_lever_is_one_error_line(
+    lever: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "Pendulum-v1", "--set", lever, "--runs", str(tmp_path / "runs")]
+    assert returns.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --set") and words in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_lever_arm_is_named_by_its_overrides() -> None:
+    name = returns.arm_name("ours", ["agent.n_step=3", "agent.utd=2"])
+    assert name == "ours+agent.n_step=3+agent.utd=2"
+    assert returns.parse_arm_name(name) == ("ours", ["agent.n_step=3", "agent.utd=2"])
+    assert returns.parse_arm_name("sb3-paper") == ("sb3-paper", [])
 
 
 def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
