@@ -31,6 +31,13 @@ class SACConfig:
     # do to keep Q-estimates bounded at high update-to-data ratios; theirs learns a gain and
     # bias, this one does not (agents/networks.py Critic says what that gives up).
     critic_layer_norm: bool = False
+    # Truncated quantile critics (TQC, Kuznetsov et al. 2020): each critic outputs this many
+    # quantiles of the return instead of one Q-value, trained with the quantile Huber loss; the
+    # target pools every critic's quantiles and drops each critic's `quantiles_dropped` largest
+    # (as atoms of the sorted pool), which controls overestimation finer than the min over
+    # critics; the actor maximizes the mean of all quantiles. 0: plain Q critics (the paper).
+    critic_quantiles: int = 0
+    quantiles_dropped: int = 2  # per critic; TQC's MuJoCo settings range 0 to 5 (of 25)
     utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
     # Rewards summed over n env steps per stored transition, the target bootstrapping from the
     # state n steps on with gamma^n (envs/n_step.py); 1: the paper's one-step target.
@@ -54,13 +61,21 @@ class SACConfig:
     cuda_graphs: bool = True  # on CUDA, replay the manual update as a CUDA graph
 
     @property
+    def kept_atoms(self) -> int:
+        """TQC: how many of the pooled target quantiles (num_critics * critic_quantiles) the
+        target keeps, the smallest ones."""
+        return self.num_critics * (self.critic_quantiles - self.quantiles_dropped)
+
+    @property
     def target_discount(self) -> float:
         """The discount of the bootstrapped value in the critic's target: gamma^n_step."""
         return self.gamma**self.n_step
 
     def validate(self) -> None:
         """Raise ValueError naming the first bad value."""
-        for name in ("batch_size", "buffer_size", "num_critics", "actor_update_every", "n_step"):
+        integers = ("batch_size", "buffer_size", "num_critics", "actor_update_every", "n_step",
+                    "critic_quantiles", "quantiles_dropped")  # fmt: skip
+        for name in integers:
             if not is_integer(getattr(self, name)):
                 raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
         if not all(is_integer(width) for width in self.hidden_sizes):
@@ -90,6 +105,16 @@ class SACConfig:
         for name in ("actor_lr", "critic_lr", "alpha_lr", "init_alpha"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"agent.{name} must be > 0, got {getattr(self, name)}")
+        if self.critic_quantiles < 0:
+            raise ValueError(
+                f"agent.critic_quantiles must be >= 0 (0: plain Q critics), got "
+                f"{self.critic_quantiles}"
+            )
+        if self.critic_quantiles and not 0 <= self.quantiles_dropped < self.critic_quantiles:
+            raise ValueError(
+                f"agent.quantiles_dropped must be in [0, agent.critic_quantiles), got "
+                f"{self.quantiles_dropped} of {self.critic_quantiles}"
+            )
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1], got {self.gamma}")
         if not 0.0 <= self.tau <= 1.0:

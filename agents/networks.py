@@ -89,7 +89,8 @@ class EnsembleLinear(nn.Module):
 
 
 class Critic(nn.Module):
-    """n Q-networks Q_i(obs, action) evaluated together; output (n, B).
+    """n Q-networks Q_i(obs, action) evaluated together; output (n, B), or with `quantiles`
+    (TQC) each network's that many quantiles of the return, (n, B, quantiles).
 
     With `layer_norm`, each hidden layer's pre-activation is normalized over its units before
     the ReLU (Linear -> LayerNorm -> ReLU, DroQ's order). Unlike DroQ's and RLPD's Flax
@@ -106,11 +107,13 @@ class Critic(nn.Module):
         hidden_sizes: Sequence[int],
         num_critics: int = 2,
         layer_norm: bool = False,
+        quantiles: int = 0,
     ) -> None:
         super().__init__()
         self.num_critics = num_critics
         self.layer_norm = layer_norm
-        dims = [obs_dim + action_dim, *hidden_sizes, 1]
+        self.quantiles = quantiles
+        dims = [obs_dim + action_dim, *hidden_sizes, max(quantiles, 1)]
         self.layers = nn.ModuleList(
             EnsembleLinear(num_critics, d_in, d_out) for d_in, d_out in zip(dims[:-1], dims[1:])
         )
@@ -123,4 +126,5 @@ class Critic(nn.Module):
             if self.layer_norm:
                 x = F.layer_norm(x, x.shape[-1:], eps=LAYER_NORM_EPS)
             x = x.relu_()  # in place is safe, as in mlp()
-        return self.layers[-1](x).squeeze(-1)  # (n, B)
+        out = self.layers[-1](x)  # (n, B, quantiles or 1)
+        return out if self.quantiles else out.squeeze(-1)

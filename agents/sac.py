@@ -66,16 +66,53 @@ def critic_loss(
     return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
 
 
+def quantile_midpoints(quantiles: int, device: torch.device) -> torch.Tensor:
+    """The quantile levels tau_i = (2i + 1) / (2 * quantiles) a TQC critic's outputs estimate."""
+    return (torch.arange(quantiles, device=device, dtype=torch.float32) + 0.5) / quantiles
+
+
+def truncated_quantile_loss(
+    actor: Actor,
+    critic: Critic,
+    critic_target: Critic,
+    batch: Batch,
+    alpha: torch.Tensor,
+    gamma: float,
+    kept_atoms: int,
+) -> tuple[torch.Tensor, Metrics]:
+    """TQC's critic loss (Kuznetsov et al. 2020, Eq. 10-12): each critic's quantiles regress
+    on the target atoms r + gamma * (z - alpha * log pi(a'|s')), where z are the `kept_atoms`
+    smallest of all target critics' quantiles pooled, by the quantile Huber loss (kappa 1),
+    averaged over the batch, quantiles and atoms per critic and summed over critics (as the
+    MSE of `critic_loss`; TQC's own code averages over critics too, which Adam hardly feels)."""
+    with torch.no_grad():
+        next_action, next_log_prob = actor(batch.next_obs).rsample()  # (B, A), (B,)
+        next_z = critic_target(batch.next_obs, next_action)  # (n, B, Q)
+        pooled = next_z.transpose(0, 1).flatten(1)  # (B, n * Q)
+        atoms = pooled.sort(dim=1).values[:, :kept_atoms]  # (B, kept)
+        next_value = atoms - alpha * next_log_prob.unsqueeze(1)
+        not_done = (1.0 - batch.terminated).unsqueeze(1)
+        target = batch.reward.unsqueeze(1) + gamma * not_done * next_value  # (B, kept)
+    z = critic(batch.obs, batch.action)  # (n, B, Q)
+    delta = target[None, :, None, :] - z.unsqueeze(-1)  # (n, B, Q, kept)
+    huber = torch.where(delta.abs() <= 1.0, 0.5 * delta.square(), delta.abs() - 0.5)
+    tau = quantile_midpoints(z.shape[-1], z.device).view(1, 1, -1, 1)
+    loss = ((tau - (delta < 0).float()).abs() * huber).mean(dim=(1, 2, 3)).sum()
+    return loss, {"critic_loss": loss.detach(), "q_mean": z.detach().mean()}
+
+
 def actor_loss(
     actor: Actor, critic: Critic, obs: torch.Tensor, alpha: torch.Tensor
 ) -> tuple[torch.Tensor, Metrics, torch.Tensor]:
-    """E[alpha * log pi(a|s) - min_i Q_i(s, a)] with a = tanh(mu + sigma * eps) (Eq. 7/11).
+    """E[alpha * log pi(a|s) - min_i Q_i(s, a)] with a = tanh(mu + sigma * eps) (Eq. 7/11);
+    with TQC critics, the mean of every critic's quantiles in place of the min.
 
     The caller freezes the critic's parameters, so gradient reaches mu and sigma through Q
     without computing critic weight gradients. Also returns the detached log-probs for Eq. 18.
     """
     action, log_prob = actor(obs).rsample()  # (B, A), (B,)
-    q = critic(obs, action).min(dim=0).values  # (B,)
+    out = critic(obs, action)  # (n, B), or TQC's (n, B, Q)
+    q = out.mean(dim=(0, 2)) if critic.quantiles else out.min(dim=0).values  # (B,)
     loss = (alpha * log_prob - q).mean()
     log_prob = log_prob.detach()
     return loss, {"actor_loss": loss.detach(), "entropy": -log_prob.mean()}, log_prob
@@ -133,8 +170,9 @@ class SACAgent:
             config.clamp_log_std, config.mean_clip,
         ).to(self.device)  # fmt: skip
         self.critic = Critic(
-            obs_dim, action_dim, hidden, config.num_critics, config.critic_layer_norm
-        ).to(self.device)
+            obs_dim, action_dim, hidden, config.num_critics, config.critic_layer_norm,
+            config.critic_quantiles,
+        ).to(self.device)  # fmt: skip
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = torch.tensor(
             float(np.log(config.init_alpha)), device=self.device, requires_grad=config.learn_alpha
@@ -183,7 +221,7 @@ class SACAgent:
             actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
             self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.target_discount,
             cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
-            cfg.critic_layer_norm,
+            cfg.critic_layer_norm, cfg.kept_atoms if cfg.critic_quantiles else 0,
         )  # fmt: skip
 
     def compile(self) -> None:
@@ -228,9 +266,13 @@ class SACAgent:
     def _autograd_update(self, batch: Batch, update_actor: bool) -> Metrics:
         """The update through the loss functions above and loss.backward(): the reference."""
         cfg, alpha = self.config, self.alpha
-        loss, metrics = critic_loss(
-            self.actor, self.critic, self.critic_target, batch, alpha, cfg.target_discount
-        )
+        nets = (self.actor, self.critic, self.critic_target)
+        if cfg.critic_quantiles:
+            loss, metrics = truncated_quantile_loss(
+                *nets, batch, alpha, cfg.target_discount, cfg.kept_atoms
+            )
+        else:
+            loss, metrics = critic_loss(*nets, batch, alpha, cfg.target_discount)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()

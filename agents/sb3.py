@@ -360,6 +360,11 @@ def agent_to_sb3_state(agent: SACAgent) -> Tensors:
             "an agent trained with critic_layer_norm=true cannot be exported to SB3: its "
             "critics have no LayerNorm"
         )
+    if agent.config.critic_quantiles:
+        raise ValueError(
+            "an agent trained with quantile critics (agent.critic_quantiles) cannot be exported "
+            "to SB3: its SAC's critics output one Q-value (TQC is in sb3-contrib)"
+        )
     gsde, mean_clip = agent.sde_log_std is not None, agent.config.mean_clip
     if mean_clip is not None and not gsde:
         raise ValueError(

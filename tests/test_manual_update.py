@@ -47,6 +47,12 @@ CASES = {
     "critics with layer norm": dict(
         obs_dim=5, action_dim=3, num_critics=3, hidden_sizes=[24, 16], critic_layer_norm=True
     ),  # fmt: skip
+    "truncated quantile critics": dict(
+        obs_dim=4, action_dim=2, num_critics=3, critic_quantiles=5, quantiles_dropped=2
+    ),  # fmt: skip
+    "quantile critics, nothing dropped, layer norm": dict(
+        obs_dim=3, action_dim=1, critic_quantiles=4, quantiles_dropped=0, critic_layer_norm=True
+    ),  # fmt: skip
 }
 
 

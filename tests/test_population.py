@@ -67,6 +67,7 @@ CONFIGS = {
     "three critics, actor every second update": dict(num_critics=3, actor_update_every=2),
     "fixed alpha, normalized observations": dict(learn_alpha=False, normalize_obs=True),
     "critics with layer norm": dict(critic_layer_norm=True),
+    "truncated quantile critics": dict(critic_quantiles=5, quantiles_dropped=1),
 }
 
 

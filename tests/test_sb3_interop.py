@@ -354,10 +354,19 @@ def test_export_of_a_normalizing_agent_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "model.zip").exists()
 
 
-def test_export_of_critics_with_layer_norm_is_refused(tmp_path: Path) -> None:
-    """SB3's critics have no LayerNorm: their Q-values would differ from ours."""
-    agent = SACAgent(3, 1, SACConfig(hidden_sizes=[8], critic_layer_norm=True))
-    with pytest.raises(EvalError, match="critic_layer_norm=true cannot be exported"):
+@pytest.mark.parametrize(
+    "overrides, words",
+    [
+        (dict(critic_layer_norm=True), "critic_layer_norm=true cannot be exported"),
+        (dict(critic_quantiles=5), "quantile critics"),
+    ],
+)
+def test_export_of_critics_sb3_has_not_is_refused(
+    overrides: dict, words: str, tmp_path: Path
+) -> None:
+    """SB3's SAC critics have no LayerNorm and one output: their Q-values would differ."""
+    agent = SACAgent(3, 1, SACConfig(hidden_sizes=[8], **overrides))
+    with pytest.raises(EvalError, match=words):
         export_sb3(agent, EnvSpec("Pendulum-v1"), tmp_path / "model.zip")
     assert not (tmp_path / "model.zip").exists()
 

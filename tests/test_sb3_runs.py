@@ -152,6 +152,7 @@ def test_sb3_takes_n_step_transitions_from_its_own_buffer() -> None:
         (["agent.utd=0.5"], "whole number"),
         (["agent.normalize_obs=true"], "normalization"),
         (["agent.critic_layer_norm=true"], "LayerNorm"),
+        (["agent.critic_quantiles=25"], "quantile critics"),
         (["num_envs=2"], "one env"),
     ],
 )

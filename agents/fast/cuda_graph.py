@@ -58,6 +58,7 @@ class GraphedUpdate:
             parts.learn_alpha,
             parts.target_entropy,
             parts.critic_layer_norm,
+            parts.kept_atoms,
         )
 
     def __call__(self, parts: UpdateParts, batch: Batch, update_actor: bool) -> Metrics:

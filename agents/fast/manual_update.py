@@ -19,7 +19,10 @@ stacked (agents/population.py), each matmul one batched matmul over the members.
 members, so each member's update is the one it would get alone.
 
 With `agent.critic_layer_norm`, each critic hidden layer's LayerNorm runs forward and backward
-through the kernels autograd itself uses (`native_layer_norm` and its backward).
+through the kernels autograd itself uses (`native_layer_norm` and its backward). With TQC's
+quantile critics (`agent.critic_quantiles`) the critics' output layer has one unit per quantile,
+the target pools and truncates their quantiles, and the loss gradient is the quantile Huber
+loss's, written out (`truncated_quantile_loss` is the reference).
 
 `tests/test_manual_update.py` checks losses and every gradient against the autograd reference
 (`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
@@ -59,6 +62,9 @@ class UpdateParts(NamedTuple):
     target_entropy: float
     generators: tuple[torch.Generator | None, ...]
     critic_layer_norm: bool
+    # TQC (agent.critic_quantiles): the pooled target quantiles kept, the smallest; 0: plain Q
+    # critics, whose target takes the min over the ensemble.
+    kept_atoms: int
 
 
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
@@ -165,8 +171,9 @@ def _critic_backward_weights(
     normalized: list[Normalized],
     grad_q: torch.Tensor,
 ) -> None:
-    """Assign d loss / d (weights, biases) of every ensemble layer; grad_q (K*n, B)."""
-    grad = grad_q.unsqueeze(-1)  # (K*n, B, 1)
+    """Assign d loss / d (weights, biases) of every ensemble layer; grad_q (K*n, B), or
+    (K*n, B, Q) for quantile critics."""
+    grad = grad_q.unsqueeze(-1) if grad_q.dim() == 2 else grad_q  # (K*n, B, outputs)
     count = len(layers.weights)
     weight_grads: list[torch.Tensor] = [grad] * count
     bias_grads: list[torch.Tensor] = [grad] * count
@@ -191,9 +198,9 @@ def _critic_backward_action(
     obs_dim: int,
 ) -> torch.Tensor:
     """d loss / d action (K, B, A) through the ensembles; no weight gradients are formed.
-    grad_q is (K, n, B)."""
-    members, critics, rows = grad_q.shape
-    grad = grad_q.view(members * critics, rows, 1)
+    grad_q is (K, n, B), or (K, n, B, Q) for quantile critics."""
+    members, critics, rows = grad_q.shape[:3]
+    grad = grad_q.reshape(members * critics, rows, -1)
     weights = layers.weights
     for index in range(len(weights) - 1, 0, -1):
         grad = torch.bmm(grad, weights[index].transpose(1, 2))
@@ -234,6 +241,22 @@ def _actor_backward(
         if index > 0:
             grad = torch.bmm(grad, trunk.weights[index])
     trunk.set_grads(weight_grads, bias_grads)
+
+
+def _quantile_huber(z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """TQC's critic loss per member (K,) and its gradient w.r.t. the quantiles z (K, n, B, Q),
+    for target atoms (K, B, kept): the quantile Huber loss (kappa 1) averaged over batch,
+    quantiles and atoms, summed over critics. Its derivative in delta = target - z is
+    |tau - 1{delta < 0}| * clamp(delta, -1, 1), and d delta / d z = -1."""
+    delta = target[:, None, :, None, :] - z.unsqueeze(-1)  # (K, n, B, Q, kept)
+    levels = torch.arange(z.shape[-1], device=z.device, dtype=z.dtype).add_(0.5).div_(z.shape[-1])
+    weight = (levels.view(-1, 1) - (delta < 0).to(z.dtype)).abs_()
+    magnitude = delta.abs()
+    huber = torch.where(magnitude <= 1.0, 0.5 * delta.square(), magnitude - 0.5)
+    count = delta.shape[2] * delta.shape[3] * delta.shape[4]  # B * Q * kept
+    loss = (weight * huber).flatten(2).sum(dim=2).sum(dim=1) / count  # (K,)
+    grad = (weight * delta.clamp_(-1.0, 1.0)).sum(dim=-1).div_(-count)  # (K, n, B, Q)
+    return loss, grad
 
 
 def noise_rows(batch_size: int, update_actor: bool) -> int:
@@ -293,22 +316,34 @@ def update_step(
     ).sum(-1)  # (K, rows)
     rows = slice(batch_size, None) if update_actor else slice(None)
 
-    # Critic step: soft Bellman target with clipped double-Q (critic_loss).
+    # Critic step: soft Bellman target with clipped double-Q (critic_loss), or TQC's truncated
+    # pooled quantiles (truncated_quantile_loss).
     next_obs_action = torch.cat([batch.next_obs, action[:, rows]], dim=-1)
     layer_norm = parts.critic_layer_norm
     next_q = _critic_forward(parts.critic_target, next_obs_action, layer_norm)[0][-1]
-    next_q = next_q.view(members, -1, batch_size)  # (K, n, B)
-    next_value = next_q.amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
-    target = batch.reward + parts.discount * (1.0 - batch.terminated) * next_value  # (K, B)
+    next_q = next_q.view(members, -1, batch_size, next_q.shape[-1])  # (K, n, B, Q or 1)
+    not_done = parts.discount * (1.0 - batch.terminated)  # (K, B)
     critic_input = torch.cat([batch.obs, batch.action], dim=-1)
     critic_acts, critic_normalized = _critic_forward(parts.critic, critic_input, layer_norm)
-    q = critic_acts[-1].view(members, -1, batch_size)  # (K, n, B)
-    residual = q - target.unsqueeze(1)
-    critic_loss = 0.5 * residual.square().mean(dim=2).sum(dim=1)  # (K,)
-    residual = residual.div_(batch_size).view(-1, batch_size)  # (K*n, B)
-    _critic_backward_weights(parts.critic, critic_acts, critic_normalized, residual)
+    q = critic_acts[-1].view(next_q.shape)  # (K, n, B, Q or 1)
+    if parts.kept_atoms:
+        pooled = next_q.transpose(1, 2).flatten(2)  # (K, B, n * Q)
+        atoms = pooled.sort(dim=2).values[..., : parts.kept_atoms]  # (K, B, kept)
+        next_value = atoms - (alpha_rows * log_prob[:, rows]).unsqueeze(-1)
+        target = batch.reward.unsqueeze(-1) + not_done.unsqueeze(-1) * next_value
+        critic_loss, grad_q = _quantile_huber(q, target)  # (K,), (K, n, B, Q)
+        q_mean = q.mean(dim=(1, 2, 3))
+    else:
+        q_mean = q.squeeze(-1).mean(dim=(1, 2))
+        next_value = next_q.squeeze(-1).amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
+        target = batch.reward + not_done * next_value  # (K, B)
+        residual = q.squeeze(-1) - target.unsqueeze(1)  # (K, n, B)
+        critic_loss = 0.5 * residual.square().mean(dim=2).sum(dim=1)  # (K,)
+        grad_q = residual.div_(batch_size)
+    grad_q = grad_q.flatten(0, 1)  # (K*n, B) or (K*n, B, Q)
+    _critic_backward_weights(parts.critic, critic_acts, critic_normalized, grad_q)
     adam_step(parts.critic_optimizer)
-    metrics = {"critic_loss": critic_loss, "q_mean": q.mean(dim=(1, 2))}
+    metrics = {"critic_loss": critic_loss, "q_mean": q_mean}
 
     if update_actor:
         # Actor step: E[alpha * log pi(a|s) - min_i Q_i(s, a)] through the updated critics.
@@ -316,11 +351,17 @@ def update_step(
         own_action, own_log_prob = action[:, own], log_prob[:, own]
         policy_input = torch.cat([batch.obs, own_action], dim=-1)
         acts, normalized = _critic_forward(parts.critic, policy_input, layer_norm)
-        q_pi = acts[-1].view(members, -1, batch_size)  # (K, n, B)
-        q_min, argmin = q_pi.min(dim=1)  # (K, B)
-        actor_loss = (alpha_rows * own_log_prob - q_min).mean(dim=1)  # (K,)
-        critics = torch.arange(q_pi.shape[1], device=q_pi.device).view(1, -1, 1)
-        grad_q = (argmin.unsqueeze(1) == critics).to(q_pi.dtype).mul_(-1.0 / batch_size)
+        if parts.kept_atoms:  # TQC: the mean of every critic's quantiles
+            q_pi = acts[-1].view(q.shape)  # (K, n, B, Q)
+            q_value = q_pi.mean(dim=(1, 3))  # (K, B)
+            outputs = q_pi.shape[1] * q_pi.shape[3]
+            grad_q = torch.full_like(q_pi, -1.0 / (batch_size * outputs))
+        else:
+            q_pi = acts[-1].view(members, -1, batch_size)  # (K, n, B)
+            q_value, argmin = q_pi.min(dim=1)  # (K, B)
+            critics = torch.arange(q_pi.shape[1], device=q_pi.device).view(1, -1, 1)
+            grad_q = (argmin.unsqueeze(1) == critics).to(q_pi.dtype).mul_(-1.0 / batch_size)
+        actor_loss = (alpha_rows * own_log_prob - q_value).mean(dim=1)  # (K,)
         obs_dim = batch.obs.shape[-1]
         grad_action = _critic_backward_action(parts.critic, acts, normalized, grad_q, obs_dim)
         # a = tanh(u), u = mean + σ ε; d log π / du = 2 tanh(u) from the log-det term, and
