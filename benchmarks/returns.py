@@ -196,16 +196,7 @@ def train(
     if ARMS[arm][1] == "ours":
         if len(list(directory.rglob("summary.json"))) >= seeds:
             return directory  # every member finished
-        per_job = seeds // jobs
-        command = [
-            sys.executable, "train.py", "-m", "hydra/launcher=joblib",
-            f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
-            "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
-            f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
-            # a checkpoint every tenth of the budget: an interrupted arm loses little
-            f"checkpoint.every={max(steps // 10, 1)}",
-            "progress=false", f"hydra.sweep.dir={directory}",
-        ]  # fmt: skip
+        command = ours_command(env, seeds, steps, jobs, overrides, directory)
     else:
         missing = [s for s in range(seeds) if not _sb3_finished(directory, env, s)]
         command = [
@@ -218,6 +209,24 @@ def train(
     _record_provenance(directory, command, seeds, jobs)
     _run(command)
     return directory
+
+
+def ours_command(
+    env: str, seeds: int, steps: int, jobs: int, overrides: Sequence[str], directory: Path
+) -> list[str]:
+    """train.py as `jobs` processes of one population each, seeds 0..seeds-1 between them."""
+    per_job = seeds // jobs
+    # Quoted: a lever's arm dir has '=' in its name, which Hydra reads as syntax otherwise.
+    quoted_dir = str(directory).replace("'", "\\'")
+    return [
+        sys.executable, "train.py", "-m", "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
+        "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
+        f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
+        # a checkpoint every tenth of the budget: an interrupted arm loses little
+        f"checkpoint.every={max(steps // 10, 1)}",
+        "progress=false", f"hydra.sweep.dir='{quoted_dir}'",
+    ]  # fmt: skip
 
 
 def _refuse_other_split(directory: Path, seeds: int, jobs: int) -> None:

@@ -185,6 +185,19 @@ def test_a_bad_lever_is_one_error_line(
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("name", ["ours+agent.n_step=3", "it's here", "a b"])
+def test_the_arm_dir_reaches_hydra_as_it_is(name: str, tmp_path: Path) -> None:
+    """A lever's arm dir has '=' in its name, which Hydra's override grammar would read."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    directory = tmp_path / name
+    command = returns.ours_command("Hopper-v5", 6, 100, 2, ["agent.n_step=3"], directory)
+    parsed = OverridesParser.create().parse_overrides(command[command.index("-m") + 1 :])
+    values = {override.key_or_group: override.value() for override in parsed}
+    assert values["hydra.sweep.dir"] == str(directory)
+    assert values["agent.n_step"] == 3 and values["population"] == 3
+
+
 def test_a_lever_arm_is_named_by_its_overrides() -> None:
     name = returns.arm_name("ours", ["agent.n_step=3", "agent.utd=2"])
     assert name == "ours+agent.n_step=3+agent.utd=2"
