@@ -88,9 +88,25 @@ def test_cuda_graph_records_anew_when_settings_change() -> None:
     assert len(graphed._graphed.graphs) == 1  # the stale graph was dropped
 
 
-def test_cuda_manual_update_matches_autograd() -> None:
-    reference = make_agent("cuda", update_backend="autograd")
-    manual = make_agent("cuda", cuda_graphs=False)
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, dict(critic_layer_norm=True), dict(critic_quantiles=5, quantiles_dropped=1)],
+    ids=["plain", "layer norm", "quantile critics"],
+)
+def test_cuda_graph_of_each_critic_kind_matches_eager(overrides: dict) -> None:
+    eager = make_agent("cuda", cuda_graphs=False, **overrides)
+    graphed = make_agent("cuda", cuda_graphs=True, **overrides)
+    graphed.load_state_dict(eager.state_dict())
+    assert_same_metrics(run_updates(eager, 12), run_updates(graphed, 12))
+    assert_same_weights(eager, graphed)
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, dict(critic_quantiles=5, quantiles_dropped=1)], ids=["plain", "quantiles"]
+)
+def test_cuda_manual_update_matches_autograd(overrides: dict) -> None:
+    reference = make_agent("cuda", update_backend="autograd", **overrides)
+    manual = make_agent("cuda", cuda_graphs=False, **overrides)
     manual.load_state_dict(reference.state_dict())
     run_updates(reference, 5)
     run_updates(manual, 5)
