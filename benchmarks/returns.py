@@ -192,8 +192,8 @@ def train(
     directory = arm_dir(env, steps, arm, root, levers)
     directory.mkdir(parents=True, exist_ok=True)
     _refuse_other_settings(env, steps, arm, directory, levers)
-    _refuse_other_split(directory, seeds, jobs)
     if ARMS[arm][1] == "ours":
+        _refuse_other_split(directory, seeds, jobs)
         if len(list(directory.rglob("summary.json"))) >= seeds:
             return directory  # every member finished
         command = ours_command(env, seeds, steps, jobs, overrides, directory)
@@ -230,8 +230,9 @@ def ours_command(
 
 
 def _refuse_other_split(directory: Path, seeds: int, jobs: int) -> None:
-    """Continuing an arm needs its seeds split as they were: each process's run dir holds one
-    population, and resume=auto refuses a dir whose population or first seed changed."""
+    """Continuing an arm of ours needs its seeds split as they were: each process's run dir
+    holds one population, and resume=auto refuses a dir whose population or first seed changed.
+    (SB3 arms run one seed per run dir: any --seeds and --jobs continue them.)"""
     path = directory / PROVENANCE
     earlier = json.loads(path.read_text()) if path.exists() else {}
     if earlier.get("seeds", seeds) != seeds or earlier.get("jobs", jobs) != jobs:
