@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping
 
 import matplotlib
 
@@ -65,9 +66,14 @@ def _encode(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def curves_png(results: list[ConfigResult]) -> bytes:
+def curves_png(
+    results: list[ConfigResult],
+    references: Mapping[str, tuple[int, float, float, str]] | None = None,
+) -> bytes:
     """IQM eval return over runs at each shared eval step with its 95% band; one panel per env,
-    one line per config (baselines dashed grey), the run count of each in the legend."""
+    one line per config (baselines dashed grey), the run count of each in the legend.
+    `references`: per env, a published (env steps, mean, std, source) drawn as a black
+    diamond with its std, where it lies within the curves' steps."""
     colors = colors_for(results)
     envs = list(dict.fromkeys(r.config.env_id for r in results))
     ncols = min(3, len(envs))
@@ -89,6 +95,12 @@ def curves_png(results: list[ConfigResult]) -> bytes:
                 marker="o" if config.steps.size == 1 else None,
                 label=f"{config.label} (n={len(config.runs)})",
             )
+        reference = (references or {}).get(env)
+        last_step = max(int(r.config.steps[-1]) for r in rows)
+        if reference is not None and reference[0] <= last_step:
+            steps, mean, std, source = reference
+            ax.errorbar(steps, mean, yerr=std, fmt="D", color="black", capsize=4,
+                        markersize=6, label=f"{source} (mean ± std)", zorder=3)  # fmt: skip
         counts = sorted({len(r.config.runs) for r in rows})
         each = f"n={counts[0]} per config" if len(counts) == 1 else "n per config in the legend"
         ax.set_title(f"{env}\nIQM over runs, 95% CI; {each}", fontsize=12)

@@ -8,6 +8,7 @@ it it trained.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 # Where the published figures come from (repository @ commit, file).
 SOURCES = {
@@ -50,6 +51,30 @@ def reference_budget(figure: str) -> int | None:
     if match is None:
         return None
     return round(float(match.group(1)) * {"k": 1e3, "M": 1e6}[match.group(2)])
+
+
+class ReferencePoint(NamedTuple):
+    """A published figure as a point of a learning curve: mean ± std at env steps."""
+
+    steps: int
+    mean: float
+    std: float
+    source: str
+
+
+def reference_point(env: str) -> ReferencePoint | None:
+    """The env's published figure when it is a mean ± std at a stated budget ("at 100k");
+    None for a best-within figure or an env without one."""
+    if env not in REFERENCES:
+        return None
+    figure, source = REFERENCES[env]
+    number = r"([−-]?[\d.]+)"
+    match = re.match(rf"{number} ± {number} at ([\d.]+)([kM])", figure)
+    if match is None:
+        return None
+    mean, std, budget, unit = match.groups()
+    steps = round(float(budget) * {"k": 1e3, "M": 1e6}[unit])
+    return ReferencePoint(steps, float(mean.replace("−", "-")), float(std), source)
 
 
 def reference_cell(env: str, steps: int) -> str:

@@ -212,3 +212,10 @@ def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
     cell = references.reference_cell("LunarLanderContinuous-v3", 100_000)
     assert cell.endswith("[zoo]; this row trained 20% of that budget")
     assert references.reference_cell("Hopper-v5", 100_000).endswith("[tianshou-100k]")
+
+
+def test_a_reference_at_a_budget_is_a_point_of_the_curve_figure() -> None:
+    assert references.reference_point("Hopper-v5") == (100_000, 1765.9, 1035.9, "tianshou-100k")
+    assert references.reference_point("Pendulum-v1") == (20_000, -157.0, 88.7, "zoo")
+    assert references.reference_point("Reacher-v5") is None  # best within 1M: not a point
+    assert references.reference_point("NoSuch-v0") is None
