@@ -63,7 +63,9 @@ class SACConfig:
     @property
     def kept_atoms(self) -> int:
         """TQC: how many of the pooled target quantiles (num_critics * critic_quantiles) the
-        target keeps, the smallest ones."""
+        target keeps, the smallest ones; 0 for plain Q critics."""
+        if not self.critic_quantiles:
+            return 0
         return self.num_critics * (self.critic_quantiles - self.quantiles_dropped)
 
     @property

@@ -88,6 +88,14 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+def quantile_levels(quantiles: torch.Tensor) -> torch.Tensor:
+    """The levels tau_i = (2i + 1) / (2Q) that a TQC critic's Q outputs (the last dimension of
+    `quantiles`) estimate, as a (Q,) tensor of its dtype and device."""
+    count = quantiles.shape[-1]
+    levels = torch.arange(count, device=quantiles.device, dtype=quantiles.dtype)
+    return levels.add_(0.5).div_(count)
+
+
 class Critic(nn.Module):
     """n Q-networks Q_i(obs, action) evaluated together; output (n, B), or with `quantiles`
     (TQC) each network's that many quantiles of the return, (n, B, quantiles).

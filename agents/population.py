@@ -141,7 +141,7 @@ class Population:
             self._optimizers["actor"], self._optimizers["critic"], self._optimizers["log_alpha"],
             config.target_discount, config.tau, config.learn_alpha, first.target_entropy,
             generators,
-            config.critic_layer_norm, config.kept_atoms if config.critic_quantiles else 0,
+            config.critic_layer_norm, config.kept_atoms,
         )  # fmt: skip
 
     def compile(self) -> None:

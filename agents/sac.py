@@ -25,7 +25,7 @@ from agents.fast import (
     manual_update,
     update_step,
 )
-from agents.networks import Actor, Critic
+from agents.networks import Actor, Critic, quantile_levels
 from agents.normalization import RunningObsNorm
 from agents.optim import make_adam
 from agents.replay_buffer import Batch
@@ -66,11 +66,6 @@ def critic_loss(
     return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean()}
 
 
-def quantile_midpoints(quantiles: int, device: torch.device) -> torch.Tensor:
-    """The quantile levels tau_i = (2i + 1) / (2 * quantiles) a TQC critic's outputs estimate."""
-    return (torch.arange(quantiles, device=device, dtype=torch.float32) + 0.5) / quantiles
-
-
 def truncated_quantile_loss(
     actor: Actor,
     critic: Critic,
@@ -96,7 +91,7 @@ def truncated_quantile_loss(
     z = critic(batch.obs, batch.action)  # (n, B, Q)
     delta = target[None, :, None, :] - z.unsqueeze(-1)  # (n, B, Q, kept)
     huber = torch.where(delta.abs() <= 1.0, 0.5 * delta.square(), delta.abs() - 0.5)
-    tau = quantile_midpoints(z.shape[-1], z.device).view(1, 1, -1, 1)
+    tau = quantile_levels(z).view(1, 1, -1, 1)
     loss = ((tau - (delta < 0).float()).abs() * huber).mean(dim=(1, 2, 3)).sum()
     return loss, {"critic_loss": loss.detach(), "q_mean": z.detach().mean()}
 
@@ -221,7 +216,7 @@ class SACAgent:
             actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
             self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.target_discount,
             cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
-            cfg.critic_layer_norm, cfg.kept_atoms if cfg.critic_quantiles else 0,
+            cfg.critic_layer_norm, cfg.kept_atoms,
         )  # fmt: skip
 
     def compile(self) -> None:

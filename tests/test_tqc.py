@@ -90,4 +90,6 @@ def test_bad_quantile_settings_are_refused(overrides: dict, words: str) -> None:
 
 
 def test_plain_critics_ignore_quantiles_dropped() -> None:
-    SACConfig(critic_quantiles=0, quantiles_dropped=7).validate()  # inert without quantiles
+    config = SACConfig(critic_quantiles=0, quantiles_dropped=7)
+    config.validate()  # inert without quantiles
+    assert config.kept_atoms == 0

@@ -37,7 +37,7 @@ import torch
 
 from agents.distributions import HALF_LOG_2PI, tanh_log_abs_det_jacobian
 from agents.fast.layers import ActorLayers, Layers
-from agents.networks import LAYER_NORM_EPS, Actor
+from agents.networks import LAYER_NORM_EPS, Actor, quantile_levels
 from agents.optim import adam_step
 from agents.replay_buffer import Batch
 
@@ -254,8 +254,7 @@ def _quantile_huber(z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     pairs take half the passes of the textbook form (where, abs, square, ...), which on a CPU
     are what this loss costs."""
     delta = target[:, None, :, None, :] - z.unsqueeze(-1)  # (K, n, B, Q, kept)
-    levels = torch.arange(z.shape[-1], device=z.device, dtype=z.dtype).add_(0.5).div_(z.shape[-1])
-    levels = levels.view(-1, 1)  # (Q, 1): tau_i for each quantile, over the atoms
+    levels = quantile_levels(z).view(-1, 1)  # (Q, 1): tau_i for each quantile, over the atoms
     weight = torch.where(delta < 0, 1.0 - levels, levels)
     clipped = delta.clamp(-1.0, 1.0)
     weighted = weight.mul_(clipped)  # w * c
