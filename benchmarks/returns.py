@@ -51,6 +51,20 @@ from analysis.figures import curves_png  # noqa: E402
 from analysis.groups import group_runs  # noqa: E402
 from analysis.results import ConfigResult, config_results  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
+from benchmarks.arms import (  # noqa: E402
+    ARMS,
+    RUNS,
+    ResultsError,
+    arm_dir,
+    arm_overrides,
+    check_levers,
+    compose,
+    env_budget,
+    expected_settings,
+    parse_arm_name,
+    run_settings,
+    setting_differences,
+)
 from benchmarks.perf.machine import code_commit, machine_info, machine_slug  # noqa: E402
 from benchmarks.references import (  # noqa: E402
     REFERENCES,
@@ -59,118 +73,15 @@ from benchmarks.references import (  # noqa: E402
     reference_point,
 )
 
-RUNS = REPO / "runs" / "results"
 PAGE = REPO / "docs" / "results.md"
 FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- returns table: begin -->", "<!-- returns table: end -->"
 PROVENANCE = "provenance.json"
 
-ARMS = {  # arm -> (label in tables and figures, library, its settings' arm)
-    "ours": ("ours", "ours", "ours"),
-    "paper": ("ours, paper settings", "ours", "paper"),
-    "sb3": ("SB3", "sb3", "ours"),
-    "sb3-paper": ("SB3, paper settings", "sb3", "paper"),
-}
 FAMILIES = {  # figure name -> envs, in table order; dm_control/* and the rest by prefix below
     "classic-control": ("Pendulum-v1", "MountainCarContinuous-v0"),
     "box2d": ("LunarLanderContinuous-v3", "BipedalWalker-v3"),
 }
-
-
-class ResultsError(Exception):
-    """Bad input: reported as one `error:` line, exit status 2."""
-
-
-def compose(env: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """train.py's config for `env=<env>` and the overrides, as plain data (sb3_runs' composition,
-    which SB3 arms train from too)."""
-    from benchmarks.sb3_runs import compose_config
-    from runner.errors import ConfigError
-
-    if not (REPO / "configs" / "env" / f"{env}.yaml").exists():
-        raise ResultsError(f"cannot compose env={env}: configs/env/{env}.yaml does not exist")
-    try:
-        return compose_config(env, list(overrides))[1]
-    except ConfigError as error:
-        raise ResultsError(f"cannot compose env={env}: {error}") from error
-
-
-def env_budget(env: str) -> int:
-    """The env file's total_steps."""
-    return int(compose(env)["total_steps"])
-
-
-def _override_value(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, list):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
-    return str(value)
-
-
-def paper_overrides(env: str) -> list[str]:
-    """The agent settings the env file changes, set back to the SAC paper's (agent/sac.yaml)."""
-    from agents.config import SACConfig
-
-    paper = dataclasses.asdict(SACConfig())
-    agent = compose(env)["agent"]
-    return [f"agent.{k}={_override_value(v)}" for k, v in paper.items() if agent.get(k) != v]
-
-
-def arm_overrides(env: str, arm: str) -> list[str]:
-    """What the arm adds to `env=<env>`; refuses `paper` arms that would equal `ours`."""
-    if arm not in ARMS:
-        raise ResultsError(f"unknown arm {arm!r}: one of {', '.join(ARMS)}")
-    if ARMS[arm][2] == "ours":
-        return []
-    overrides = paper_overrides(env)
-    if not overrides:
-        raise ResultsError(
-            f"configs/env/{env}.yaml keeps the paper's agent settings: arm {arm} would repeat "
-            f"{arm.replace('paper', '').rstrip('-') or 'ours'}"
-        )
-    return overrides
-
-
-# Settings a lever may not change: which env, and what says which run or how it is logged.
-_NOT_A_LEVER = ("env", "hydra", "seed", "population", "total_steps", "resume")
-
-
-def check_levers(levers: Sequence[str]) -> list[str]:
-    """`--set` values as Hydra overrides; a ResultsError for one that is not KEY=VALUE, names
-    what an arm fixes otherwise, or cannot be part of a dir name."""
-    from runner.resume import FREE_TO_CHANGE
-
-    for lever in levers:
-        key, equals, value = lever.partition("=")
-        if not equals or not key or not value:
-            raise ResultsError(f"--set {lever!r}: expected KEY=VALUE, e.g. agent.n_step=3")
-        if "/" in lever or "+" in lever:
-            raise ResultsError(f"--set {lever!r}: '/' and '+' cannot be part of an arm dir's name")
-        if key.split(".")[0] in _NOT_A_LEVER or key.startswith(FREE_TO_CHANGE):
-            raise ResultsError(
-                f"--set {lever!r}: {key} is not a lever (the env, budget, seeds and logging are "
-                "the arm's own)"
-            )
-    return list(levers)
-
-
-def arm_name(arm: str, levers: Sequence[str] = ()) -> str:
-    """The arm dir's name: the arm, and its levers after '+'."""
-    return "+".join([arm, *levers])
-
-
-def parse_arm_name(name: str) -> tuple[str, list[str]]:
-    arm, *levers = name.split("+")
-    return arm, levers
-
-
-def arm_dir(
-    env: str, steps: int, arm: str, root: Path | None = None, levers: Sequence[str] = ()
-) -> Path:
-    return (root or RUNS) / env.replace("/", "-") / f"steps{steps}" / arm_name(arm, levers)
 
 
 def _run(command: list[str]) -> None:
@@ -276,43 +187,6 @@ def family(env: str) -> str:
     return "dm-control" if env.startswith("dm_control/") else "mujoco"
 
 
-# Keys that say which run of an arm this is, not what the arm trains.
-_RUN_IDENTITY = ("seed", "population")
-
-
-def _settings(config: dict[str, Any]) -> dict[str, Any]:
-    """What an arm's meaning fixes: every setting of train.py's schema but the run's identity and
-    those a continued run may change (runner.resume.FREE_TO_CHANGE: budget, threads, logging).
-    A key added to the schema since the run trained reads as its default, which is what the
-    run trained with; keys of other libraries' configs (`library:`) are not settings."""
-    from omegaconf import OmegaConf
-
-    from configs.schema import TrainConfig
-    from runner.resume import FREE_TO_CHANGE, flat_config
-
-    defaults = flat_config(OmegaConf.to_container(OmegaConf.structured(TrainConfig)))
-    given = flat_config(config)
-    settings = {}
-    for key, default in defaults.items():
-        if key.startswith((*FREE_TO_CHANGE, *_RUN_IDENTITY)):
-            continue
-        # a mapping (env.kwargs) flattens into its own keys when it is not empty
-        inside = {k: v for k, v in given.items() if k.startswith(f"{key}.")}
-        settings[key] = inside or given.get(key, default)
-    return settings
-
-
-def _differences(run: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    return [f"{key}: {run[key]!r} there, {expected[key]!r} now"
-            for key in sorted(expected) if run[key] != expected[key]]  # fmt: skip
-
-
-def _expected_settings(
-    env: str, steps: int, arm: str, levers: Sequence[str] = ()
-) -> dict[str, Any]:
-    return _settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm), *levers]))
-
-
 def _refuse_other_settings(
     env: str, steps: int, arm: str, directory: Path, levers: Sequence[str] = ()
 ) -> None:
@@ -322,9 +196,9 @@ def _refuse_other_settings(
         return
     library = ARMS[arm][1]
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
-    expected = _expected_settings(env, steps, arm, levers)
+    expected = expected_settings(env, steps, arm, levers)
     for run in runs:
-        differ = _differences(_settings(run.config), expected)
+        differ = setting_differences(run_settings(run.config), expected)
         if differ:
             raise ResultsError(
                 f"{run.path} was trained with other settings than arm {arm} has now "
@@ -341,11 +215,11 @@ def _arm_result(
     label = " + ".join([label, *levers])
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
     try:
-        expected = _expected_settings(env, steps, arm, check_levers(levers))
+        expected = expected_settings(env, steps, arm, check_levers(levers))
     except ResultsError as error:
         notes.append(f"{env} {directory.name}: left out: {error}")
         return None
-    kept = [run for run in runs if _settings(run.config) == expected]
+    kept = [run for run in runs if run_settings(run.config) == expected]
     if len(kept) < len(runs):
         notes.append(
             f"{env} {directory.name}: {len(runs) - len(kept)} of {len(runs)} runs left out: "

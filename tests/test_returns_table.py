@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import SACConfig
-from benchmarks import references, returns
+from benchmarks import arms, references, returns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,15 +43,15 @@ def test_every_listed_env_file_has_a_reference_and_a_family() -> None:
 
 
 def test_env_budget_is_the_env_files() -> None:
-    assert returns.env_budget("Pendulum-v1") == 20000
-    assert returns.env_budget("dm_control/cheetah-run-v0") == 1_000_000
+    assert arms.env_budget("Pendulum-v1") == 20000
+    assert arms.env_budget("dm_control/cheetah-run-v0") == 1_000_000
 
 
 def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the_zoos() -> None:
-    composed = returns.compose("Hopper-v5")["agent"]
+    composed = arms.compose("Hopper-v5")["agent"]
     assert (composed["actor_lr"], composed["critic_lr"]) == (1e-3, 1e-3)
     assert (composed["learn_alpha"], composed["init_alpha"]) == (False, 0.2)
-    assert sorted(returns.paper_overrides("Hopper-v5")) == [
+    assert sorted(arms.paper_overrides("Hopper-v5")) == [
         "agent.actor_lr=0.0003", "agent.critic_lr=0.0003", "agent.init_alpha=1.0",
         "agent.learn_alpha=true",
     ]  # fmt: skip
@@ -60,15 +60,15 @@ def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the
 def test_the_paper_arm_sets_back_what_the_env_file_changes() -> None:
     """Pendulum's file tunes tau, gamma, the learning rates, sizes and alpha; the paper arm sets
     exactly those back to configs/agent/sac.yaml, and composes to it."""
-    overrides = returns.paper_overrides("Pendulum-v1")
+    overrides = arms.paper_overrides("Pendulum-v1")
     assert "agent.tau=0.005" in overrides and "agent.hidden_sizes=[256,256]" in overrides
-    composed = returns.compose("Pendulum-v1", overrides)["agent"]
+    composed = arms.compose("Pendulum-v1", overrides)["agent"]
     assert composed == asdict(SACConfig())
-    assert returns.arm_overrides("Pendulum-v1", "sb3") == []
+    assert arms.arm_overrides("Pendulum-v1", "sb3") == []
 
 
 def test_a_paper_arm_that_repeats_ours_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert returns.paper_overrides("InvertedPendulum-v5") == []  # its file keeps the paper's
+    assert arms.paper_overrides("InvertedPendulum-v5") == []  # its file keeps the paper's
     argv = ["train", "InvertedPendulum-v5", "--arm", "sb3-paper", "--runs", "/nonexistent"]
     assert returns.main(argv) == 2
     assert "would repeat sb3" in capsys.readouterr().err
@@ -101,7 +101,7 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs)]
     assert returns.main(["train", "Pendulum-v1", *common]) == 0
     assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0
-    ours = returns.arm_dir("Pendulum-v1", 1200, "ours", runs)
+    ours = arms.arm_dir("Pendulum-v1", 1200, "ours", runs)
     summaries = sorted(ours.rglob("summary.json"))
     assert len(summaries) == 2
     provenance = json.loads((ours / returns.PROVENANCE).read_text())
@@ -199,10 +199,10 @@ def test_the_arm_dir_reaches_hydra_as_it_is(name: str, tmp_path: Path) -> None:
 
 
 def test_a_lever_arm_is_named_by_its_overrides() -> None:
-    name = returns.arm_name("ours", ["agent.n_step=3", "agent.utd=2"])
+    name = arms.arm_name("ours", ["agent.n_step=3", "agent.utd=2"])
     assert name == "ours+agent.n_step=3+agent.utd=2"
-    assert returns.parse_arm_name(name) == ("ours", ["agent.n_step=3", "agent.utd=2"])
-    assert returns.parse_arm_name("sb3-paper") == ("sb3-paper", [])
+    assert arms.parse_arm_name(name) == ("ours", ["agent.n_step=3", "agent.utd=2"])
+    assert arms.parse_arm_name("sb3-paper") == ("sb3-paper", [])
 
 
 def test_a_row_below_its_references_budget_says_how_far_it_got() -> None:
