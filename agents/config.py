@@ -38,6 +38,11 @@ class SACConfig:
     # critics; the actor maximizes the mean of all quantiles. 0: plain Q critics (the paper).
     critic_quantiles: int = 0
     quantiles_dropped: int = 2  # per critic; TQC's MuJoCo settings range 0 to 5 (of 25)
+    # Randomized ensembled double Q (REDQ, Chen et al. 2021): the target takes its min over this
+    # many critics drawn at random from the ensemble at each update, and the actor maximizes the
+    # ensemble's mean instead of its min; REDQ's MuJoCo setting is 2 of num_critics=10 at utd=20.
+    # None: the min over every critic, for the target and the actor alike (the paper's SAC).
+    target_subset: Optional[int] = None
     utd: float = 1.0  # gradient updates per env step, counted over all parallel envs
     # Rewards summed over n env steps per stored transition, the target bootstrapping from the
     # state n steps on with gamma^n (envs/n_step.py); 1: the paper's one-step target.
@@ -69,6 +74,11 @@ class SACConfig:
         return self.num_critics * (self.critic_quantiles - self.quantiles_dropped)
 
     @property
+    def target_subset_size(self) -> int:
+        """REDQ: how many critics the target's min runs over; 0 for the min over all."""
+        return self.target_subset or 0
+
+    @property
     def target_discount(self) -> float:
         """The discount of the bootstrapped value in the critic's target: gamma^n_step."""
         return self.gamma**self.n_step
@@ -80,6 +90,10 @@ class SACConfig:
         for name in integers:
             if not is_integer(getattr(self, name)):
                 raise ValueError(f"agent.{name} must be an integer, got {getattr(self, name)!r}")
+        if self.target_subset is not None and not is_integer(self.target_subset):
+            raise ValueError(
+                f"agent.target_subset must be an integer or null, got {self.target_subset!r}"
+            )
         if not all(is_integer(width) for width in self.hidden_sizes):
             raise ValueError(f"agent.hidden_sizes must be integers, got {self.hidden_sizes}")
         # NaN fails every comparison below without raising, and inf is never meant (utd=inf never
@@ -117,6 +131,7 @@ class SACConfig:
                 f"agent.quantiles_dropped must be in [0, agent.critic_quantiles), got "
                 f"{self.quantiles_dropped} of {self.critic_quantiles}"
             )
+        self._validate_target_subset()
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1], got {self.gamma}")
         if not 0.0 <= self.tau <= 1.0:
@@ -142,4 +157,19 @@ class SACConfig:
             raise ValueError(
                 "agent.clamp_log_std=true needs agent.update_backend=autograd (the manual "
                 "backward is written for the tanh-squashed log σ)"
+            )
+
+    def _validate_target_subset(self) -> None:
+        if self.target_subset is None:
+            return
+        if not 1 <= self.target_subset <= self.num_critics:
+            raise ValueError(
+                f"agent.target_subset must be in [1, agent.num_critics] or null, got "
+                f"{self.target_subset} of {self.num_critics}"
+            )
+        if self.critic_quantiles:
+            # TQC's target pools every critic's quantiles: a subset would be a third algorithm.
+            raise ValueError(
+                "agent.target_subset (REDQ) and agent.critic_quantiles (TQC) exclude "
+                "each other: set one of them"
             )

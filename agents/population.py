@@ -25,12 +25,13 @@ from agents.fast import (
     UpdateParts,
     actor_layers,
     ensemble_layers,
+    fast_update_path,
     linear_layers,
     update_step,
 )
 from agents.optim import make_adam
 from agents.replay_buffer import Batch
-from agents.sac import Metrics, SACAgent, fast_update_path
+from agents.sac import Metrics, SACAgent
 from agents.validation import check_batch
 
 _NETWORKS = ("actor", "critic", "critic_target")
@@ -75,7 +76,7 @@ class Population:
         self._optimizers: dict[str, torch.optim.Adam] = {}
         if self.config.update_backend == "manual":
             self._stack_members()
-        self._fast = fast_update_path(self.config, self.device, None)
+        self._fast = fast_update_path(self.config.cuda_graphs, self.device, None)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -141,7 +142,7 @@ class Population:
             self._optimizers["actor"], self._optimizers["critic"], self._optimizers["log_alpha"],
             config.target_discount, config.tau, config.learn_alpha, first.target_entropy,
             generators,
-            config.critic_layer_norm, config.kept_atoms,
+            config.critic_layer_norm, config.kept_atoms, config.target_subset_size,
         )  # fmt: skip
 
     def compile(self) -> None:
@@ -150,7 +151,7 @@ class Population:
             self.members[0].compile()
             return
         self._compiled_step = torch.compile(update_step)
-        self._fast = fast_update_path(self.config, self.device, self._compiled_step)
+        self._fast = fast_update_path(self.config.cuda_graphs, self.device, self._compiled_step)
 
     # -- the update
 

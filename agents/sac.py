@@ -22,7 +22,7 @@ from agents.fast import (
     UpdateParts,
     actor_action,
     agent_layers,
-    manual_update,
+    fast_update_path,
     update_step,
 )
 from agents.networks import Actor, Critic, quantile_levels
@@ -49,12 +49,18 @@ def critic_loss(
     batch: Batch,
     alpha: torch.Tensor,
     gamma: float,
+    target_subset: int = 0,
 ) -> tuple[torch.Tensor, Metrics]:
-    """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble.
+    """Soft Bellman residual (Eq. 5) with clipped double-Q: min over the target ensemble, or
+    with `target_subset` M (REDQ), over M of its critics drawn at random after the next actions.
     `gamma` discounts the bootstrapped value: gamma^n for n-step transitions (agent.n_step)."""
     with torch.no_grad():
         next_action, next_log_prob = actor(batch.next_obs).rsample()  # (B, A), (B,)
-        next_q = critic_target(batch.next_obs, next_action).min(dim=0).values  # (B,)
+        next_qs = critic_target(batch.next_obs, next_action)  # (n, B)
+        if target_subset:
+            keys = torch.rand(next_qs.shape[0], device=next_qs.device)
+            next_qs = next_qs[keys.topk(target_subset, largest=False).indices]  # (M, B)
+        next_q = next_qs.min(dim=0).values  # (B,)
         next_value = next_q - alpha * next_log_prob  # (B,) soft state value V(s'), Eq. 3
         # Bootstrap unless the episode truly terminated; a time-limit truncation still
         # bootstraps, since the state it cut off has a future the agent cannot see.
@@ -97,17 +103,25 @@ def truncated_quantile_loss(
 
 
 def actor_loss(
-    actor: Actor, critic: Critic, obs: torch.Tensor, alpha: torch.Tensor
+    actor: Actor,
+    critic: Critic,
+    obs: torch.Tensor,
+    alpha: torch.Tensor,
+    ensemble_mean: bool = False,
 ) -> tuple[torch.Tensor, Metrics, torch.Tensor]:
     """E[alpha * log pi(a|s) - min_i Q_i(s, a)] with a = tanh(mu + sigma * eps) (Eq. 7/11);
-    with TQC critics, the mean of every critic's quantiles in place of the min.
+    with `ensemble_mean` (REDQ) the critics' mean in place of the min, and with TQC critics the
+    mean of every critic's quantiles.
 
     The caller freezes the critic's parameters, so gradient reaches mu and sigma through Q
     without computing critic weight gradients. Also returns the detached log-probs for Eq. 18.
     """
     action, log_prob = actor(obs).rsample()  # (B, A), (B,)
     out = critic(obs, action)  # (n, B), or TQC's (n, B, Q)
-    q = out.mean(dim=(0, 2)) if critic.quantiles else out.min(dim=0).values  # (B,)
+    if critic.quantiles:
+        q = out.mean(dim=(0, 2))  # (B,)
+    else:
+        q = out.mean(dim=0) if ensemble_mean else out.min(dim=0).values  # (B,)
     loss = (alpha * log_prob - q).mean()
     log_prob = log_prob.detach()
     return loss, {"actor_loss": loss.detach(), "entropy": -log_prob.mean()}, log_prob
@@ -126,17 +140,6 @@ def alpha_loss(
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """Polyak averaging in place: target <- target + tau * (source - target), one foreach call."""
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
-
-
-def fast_update_path(
-    config: SACConfig, device: torch.device, compiled_step: Callable[..., Metrics] | None
-) -> Callable[[UpdateParts, Batch, bool], Metrics]:
-    """The hand-written update (`compiled_step` when compiled), or on CUDA its graph replay."""
-    if config.cuda_graphs and device.type == "cuda" and compiled_step is None:
-        return GraphedUpdate()
-    return lambda parts, batch, update_actor: manual_update(
-        parts, batch, update_actor, step=compiled_step
-    )
 
 
 class SACAgent:
@@ -197,7 +200,7 @@ class SACAgent:
         self._graphed: GraphedUpdate | None = None
         if self.config.update_backend == "autograd":
             return self._autograd_update
-        fast = fast_update_path(self.config, self.device, self._compiled_step)
+        fast = fast_update_path(self.config.cuda_graphs, self.device, self._compiled_step)
         if isinstance(fast, GraphedUpdate):  # kept for inspection: its recorded graphs
             self._graphed = fast
 
@@ -216,7 +219,7 @@ class SACAgent:
             actor, critic, critic_target, self.log_alpha.view(1), self.log_alpha,
             self.actor_optimizer, self.critic_optimizer, self.alpha_optimizer, cfg.target_discount,
             cfg.tau, cfg.learn_alpha, self.target_entropy, (self.generator,),
-            cfg.critic_layer_norm, cfg.kept_atoms,
+            cfg.critic_layer_norm, cfg.kept_atoms, cfg.target_subset_size,
         )  # fmt: skip
 
     def compile(self) -> None:
@@ -267,13 +270,18 @@ class SACAgent:
                 *nets, batch, alpha, cfg.target_discount, cfg.kept_atoms
             )
         else:
-            loss, metrics = critic_loss(*nets, batch, alpha, cfg.target_discount)
+            loss, metrics = critic_loss(
+                *nets, batch, alpha, cfg.target_discount, cfg.target_subset_size
+            )
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()
         if update_actor:
             self.critic.requires_grad_(False)  # no critic weight gradients in the actor step
-            loss, actor_metrics, log_prob = actor_loss(self.actor, self.critic, batch.obs, alpha)
+            redq = bool(cfg.target_subset_size)
+            loss, actor_metrics, log_prob = actor_loss(
+                self.actor, self.critic, batch.obs, alpha, ensemble_mean=redq
+            )
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.actor_optimizer.step()

@@ -130,6 +130,8 @@ def refuse_what_sb3_cannot_express(cfg: TrainConfig) -> None:
          "agent.critic_layer_norm=true: SB3's critics have no LayerNorm"),
         (agent.critic_quantiles != 0,
          "agent.critic_quantiles: SB3's SAC has no quantile critics (TQC is in sb3-contrib)"),
+        (agent.target_subset is not None,
+         "agent.target_subset: SB3's SAC takes the min over all its critics (no REDQ subsets)"),
         (agent.n_step > 1 and "n_steps" not in inspect.signature(SAC).parameters,
          f"agent.n_step={agent.n_step}: SB3 {stable_baselines3.__version__} has no n-step "
          "replay buffer (SAC's n_steps); upgrade stable-baselines3"),

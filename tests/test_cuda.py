@@ -90,8 +90,13 @@ def test_cuda_graph_records_anew_when_settings_change() -> None:
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, dict(critic_layer_norm=True), dict(critic_quantiles=5, quantiles_dropped=1)],
-    ids=["plain", "layer norm", "quantile critics"],
+    [
+        {},
+        dict(critic_layer_norm=True),
+        dict(critic_quantiles=5, quantiles_dropped=1),
+        dict(num_critics=4, target_subset=2),
+    ],
+    ids=["plain", "layer norm", "quantile critics", "REDQ"],
 )
 def test_cuda_graph_of_each_critic_kind_matches_eager(overrides: dict) -> None:
     eager = make_agent("cuda", cuda_graphs=False, **overrides)
@@ -102,7 +107,9 @@ def test_cuda_graph_of_each_critic_kind_matches_eager(overrides: dict) -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides", [{}, dict(critic_quantiles=5, quantiles_dropped=1)], ids=["plain", "quantiles"]
+    "overrides",
+    [{}, dict(critic_quantiles=5, quantiles_dropped=1), dict(num_critics=4, target_subset=2)],
+    ids=["plain", "quantiles", "REDQ"],
 )
 def test_cuda_manual_update_matches_autograd(overrides: dict) -> None:
     reference = make_agent("cuda", update_backend="autograd", **overrides)

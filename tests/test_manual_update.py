@@ -53,6 +53,15 @@ CASES = {
     "quantile critics, nothing dropped, layer norm": dict(
         obs_dim=3, action_dim=1, critic_quantiles=4, quantiles_dropped=0, critic_layer_norm=True
     ),  # fmt: skip
+    "REDQ, 2 of 5 critics": dict(obs_dim=4, action_dim=2, num_critics=5, target_subset=2),
+    "REDQ, 1 of 3, actor every second step, layer norm": dict(
+        obs_dim=3,
+        action_dim=2,
+        num_critics=3,
+        target_subset=1,
+        actor_update_every=2,
+        critic_layer_norm=True,
+    ),  # fmt: skip
 }
 
 

@@ -68,6 +68,7 @@ CONFIGS = {
     "fixed alpha, normalized observations": dict(learn_alpha=False, normalize_obs=True),
     "critics with layer norm": dict(critic_layer_norm=True),
     "truncated quantile critics": dict(critic_quantiles=5, quantiles_dropped=1),
+    "REDQ, 2 of 4 critics": dict(num_critics=4, target_subset=2),
 }
 
 

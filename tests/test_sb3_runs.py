@@ -153,6 +153,7 @@ def test_sb3_takes_n_step_transitions_from_its_own_buffer() -> None:
         (["agent.normalize_obs=true"], "normalization"),
         (["agent.critic_layer_norm=true"], "LayerNorm"),
         (["agent.critic_quantiles=25"], "quantile critics"),
+        (["agent.num_critics=5", "agent.target_subset=2"], "no REDQ subsets"),
         (["num_envs=2"], "one env"),
     ],
 )

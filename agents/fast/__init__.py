@@ -4,9 +4,10 @@ Given plain modules, optimizers and tensors (`UpdateParts`), never the agent; im
 agents/sac.py, and held to its readable loss functions by tests/test_manual_update.py.
 """
 
-from agents.fast.cuda_graph import GraphedUpdate
+from agents.fast.cuda_graph import GraphedUpdate, fast_update_path
 from agents.fast.layers import Layers, actor_layers, agent_layers, ensemble_layers, linear_layers
-from agents.fast.manual_update import UpdateParts, actor_action, manual_update, update_step
+from agents.fast.manual_update import actor_action, manual_update, update_step
+from agents.fast.parts import UpdateParts
 
 __all__ = [
     "GraphedUpdate",
@@ -16,6 +17,7 @@ __all__ = [
     "actor_layers",
     "agent_layers",
     "ensemble_layers",
+    "fast_update_path",
     "linear_layers",
     "manual_update",
     "update_step",

@@ -2,23 +2,19 @@
 
 Why: on a GPU, SAC's small matmuls finish faster than the CPU can launch them, so an eager update
 is bound by launch overhead. `torch.cuda.graphs` records the update once and replays it; the
-math is `manual_update`'s, the batch and the policy noise are copied into (drawn into) static
+math is `manual_update`'s, the batch and the update's noise are copied into (drawn into) static
 tensors before each replay, and the optimizers are created `capturable` so their steps can be
 recorded. `SACAgent.load_state_dict` drops the graphs, since they hold the old tensors' memory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
-from agents.fast.manual_update import (
-    Metrics,
-    UpdateParts,
-    manual_update,
-    noise_rows,
-    policy_noise,
-    update_step,
-)
+from agents.fast.manual_update import Metrics, manual_update, update_step
+from agents.fast.parts import UpdateNoise, UpdateParts, empty_update_noise, update_noise
 from agents.replay_buffer import Batch
 
 
@@ -41,7 +37,7 @@ class GraphedUpdate:
         self.eager_runs: dict[bool, int] = {True: 0, False: 0}
         self.batch: Batch | None = None
         # Each graph has its own memory pool: they may replay in any order.
-        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]] = {}
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, UpdateNoise, Metrics]] = {}
 
     @staticmethod
     def _key(parts: UpdateParts, update_actor: bool) -> tuple:
@@ -59,6 +55,7 @@ class GraphedUpdate:
             parts.target_entropy,
             parts.critic_layer_norm,
             parts.kept_atoms,
+            parts.target_subset,
         )
 
     def __call__(self, parts: UpdateParts, batch: Batch, update_actor: bool) -> Metrics:
@@ -83,20 +80,28 @@ class GraphedUpdate:
             self.graphs = {k: v for k, v in self.graphs.items() if k[1:] == key[1:]}
             self.graphs[key] = self._capture(parts, update_actor)
         graph, noise, metrics = self.graphs[key]
-        policy_noise(parts, batch.action.shape[1], update_actor, out=noise)
+        update_noise(parts, batch.action.shape[1], update_actor, out=noise)
         graph.replay()
         return dict(metrics)  # a caller may edit its dict; the tensors are the graph's
 
     def _capture(
         self, parts: UpdateParts, update_actor: bool
-    ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor, Metrics]:
+    ) -> tuple[torch.cuda.CUDAGraph, UpdateNoise, Metrics]:
         assert self.batch is not None
-        rows = noise_rows(self.batch.action.shape[1], update_actor)
         # Allocated, not drawn: drawing here would shift the generator against the eager path.
-        action_dim = parts.actor.heads.weights[0].shape[1]
-        members = len(parts.generators)
-        noise = torch.empty(members, rows, action_dim, device=parts.log_alpha.device)
+        noise = empty_update_noise(parts, self.batch.action.shape[1], update_actor)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             metrics = update_step(parts, self.batch, noise, update_actor)  # recorded, not run
         return graph, noise, metrics
+
+
+def fast_update_path(
+    cuda_graphs: bool, device: torch.device, compiled_step: Callable[..., Metrics] | None
+) -> Callable[[UpdateParts, Batch, bool], Metrics]:
+    """The hand-written update (`compiled_step` when compiled), or on CUDA its graph replay."""
+    if cuda_graphs and device.type == "cuda" and compiled_step is None:
+        return GraphedUpdate()
+    return lambda parts, batch, update_actor: manual_update(
+        parts, batch, update_actor, step=compiled_step
+    )

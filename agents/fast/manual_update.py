@@ -22,7 +22,9 @@ With `agent.critic_layer_norm`, each critic hidden layer's LayerNorm runs forwar
 through the kernels autograd itself uses (`native_layer_norm` and its backward). With TQC's
 quantile critics (`agent.critic_quantiles`) the critics' output layer has one unit per quantile,
 the target pools and truncates their quantiles, and the loss gradient is the quantile Huber
-loss's, written out (`truncated_quantile_loss` is the reference).
+loss's, written out (`truncated_quantile_loss` is the reference). With REDQ's subsets
+(`agent.target_subset`) the target's min runs over the critics each member's keys pick
+(`agents/fast/parts.py` draws them), and the actor's gradient is the ensemble mean's.
 
 `tests/test_manual_update.py` checks losses and every gradient against the autograd reference
 (`critic_loss`, `actor_loss`, `alpha_loss`) on the same batch and noise.
@@ -31,40 +33,17 @@ loss's, written out (`truncated_quantile_loss` is the reference).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 
 from agents.distributions import HALF_LOG_2PI, tanh_log_abs_det_jacobian
 from agents.fast.layers import ActorLayers, Layers
+from agents.fast.parts import UpdateNoise, UpdateParts, update_noise
 from agents.networks import LAYER_NORM_EPS, Actor, quantile_levels
 from agents.optim import adam_step
 from agents.replay_buffer import Batch
 
 Metrics = dict[str, torch.Tensor]
-
-
-class UpdateParts(NamedTuple):
-    """What one update reads and writes: the networks of K members, α (K,) and the leaf it views,
-    the optimizers, the hyperparameters, and each member's generator (None: torch's own)."""
-
-    actor: ActorLayers
-    critic: Layers
-    critic_target: Layers
-    log_alpha: torch.Tensor  # (K,)
-    log_alpha_leaf: torch.Tensor
-    actor_optimizer: torch.optim.Adam
-    critic_optimizer: torch.optim.Adam
-    alpha_optimizer: torch.optim.Adam
-    discount: float  # of the bootstrapped value: gamma^n_step (SACConfig.target_discount)
-    tau: float
-    learn_alpha: bool
-    target_entropy: float
-    generators: tuple[torch.Generator | None, ...]
-    critic_layer_norm: bool
-    # TQC (agent.critic_quantiles): the pooled target quantiles kept, the smallest; 0: plain Q
-    # critics, whose target takes the min over the ensemble.
-    kept_atoms: int
 
 
 # d ReLU: zero the gradient where the (post-ReLU) activation is 0. One kernel instead of a
@@ -265,28 +244,6 @@ def _quantile_huber(z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
     return loss, grad
 
 
-def noise_rows(batch_size: int, update_actor: bool) -> int:
-    """Rows of each member's ε: next_obs always, obs too when the actor steps."""
-    return 2 * batch_size if update_actor else batch_size
-
-
-def policy_noise(
-    parts: UpdateParts, batch_size: int, update_actor: bool, out: torch.Tensor | None = None
-) -> torch.Tensor:
-    """The update's ε ~ N(0, I), (K, 2B, A) when the actor steps (rows [:B] for obs, [B:] for
-    next_obs), else (K, B, A) for next_obs; each member's from its own generator, next_obs rows
-    first, as the autograd path draws them."""
-    rows = noise_rows(batch_size, update_actor)
-    if out is None:
-        action_dim = parts.actor.heads.weights[0].shape[1]
-        out = torch.empty(len(parts.generators), rows, action_dim, device=parts.log_alpha.device)
-    for member, generator in zip(out, parts.generators):
-        member[rows - batch_size :].normal_(generator=generator)
-        if rows > batch_size:
-            member[:batch_size].normal_(generator=generator)
-    return out
-
-
 def manual_update(
     parts: UpdateParts,
     batch: Batch,
@@ -295,22 +252,23 @@ def manual_update(
 ) -> Metrics:
     """The SAC update without autograd: critic step, actor step (if `update_actor`), alpha step,
     Polyak update, for K members on their (K, B, ...) batches; metrics (K,). Draws the policy
-    noise; the math is `update_step`'s, or `step`'s, a compiled `update_step`. With the same
-    generator state the result equals the autograd path's."""
-    noise = policy_noise(parts, batch.action.shape[1], update_actor)
+    noise and REDQ's keys; the math is `update_step`'s, or `step`'s, a compiled `update_step`.
+    With the same generator state the result equals the autograd path's."""
+    noise = update_noise(parts, batch.action.shape[1], update_actor)
     return (step or update_step)(parts, batch, noise, update_actor)
 
 
 @torch.no_grad()
 def update_step(
-    parts: UpdateParts, batch: Batch, noise: torch.Tensor, update_actor: bool
+    parts: UpdateParts, batch: Batch, draws: UpdateNoise, update_actor: bool
 ) -> Metrics:
-    """One update's math on K members' batches and `policy_noise`'s draw. Touches no Python
+    """One update's math on K members' batches and `update_noise`'s draws. Touches no Python
     counters and makes no host syncs, so it can be recorded as a CUDA graph or compiled as one
     graph. Shapes: K members, B rows, n critics, A action dims."""
     members, batch_size = batch.action.shape[:2]
     alpha = parts.log_alpha.detach().exp()  # (K,)
     alpha_rows = alpha.unsqueeze(1)  # (K, 1)
+    noise = draws.policy
     # Actor forward on [obs; next_obs] when the actor steps, else on next_obs only.
     actor_input = torch.cat([batch.obs, batch.next_obs], dim=1) if update_actor else batch.next_obs
     activations, mean, unit, log_std = _actor_forward(parts.actor, actor_input)
@@ -341,7 +299,11 @@ def update_step(
         q_mean = q.mean(dim=(1, 2, 3))
     else:
         q_mean = q.squeeze(-1).mean(dim=(1, 2))
-        next_value = next_q.squeeze(-1).amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
+        next_qs = next_q.squeeze(-1)  # (K, n, B)
+        if parts.target_subset:  # REDQ: each member's critics with its M smallest keys
+            chosen = draws.critic_keys.topk(parts.target_subset, dim=1, largest=False).indices
+            next_qs = next_qs.gather(1, chosen.unsqueeze(-1).expand(-1, -1, batch_size))
+        next_value = next_qs.amin(dim=1) - alpha_rows * log_prob[:, rows]  # (K, B)
         target = batch.reward + not_done * next_value  # (K, B)
         residual = q.squeeze(-1) - target.unsqueeze(1)  # (K, n, B)
         critic_loss = 0.5 * residual.square().mean(dim=2).sum(dim=1)  # (K,)
@@ -357,8 +319,8 @@ def update_step(
         own_action, own_log_prob = action[:, own], log_prob[:, own]
         policy_input = torch.cat([batch.obs, own_action], dim=-1)
         acts, normalized = _critic_forward(parts.critic, policy_input, layer_norm)
-        if parts.kept_atoms:  # TQC: the mean of every critic's quantiles
-            q_pi = acts[-1].view(q.shape)  # (K, n, B, Q)
+        if parts.kept_atoms or parts.target_subset:  # TQC, REDQ: the mean of every output
+            q_pi = acts[-1].view(q.shape)  # (K, n, B, Q or 1)
             q_value = q_pi.mean(dim=(1, 3))  # (K, B)
             outputs = q_pi.shape[1] * q_pi.shape[3]
             grad_q = torch.full_like(q_pi, -1.0 / (batch_size * outputs))
