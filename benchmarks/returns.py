@@ -4,6 +4,7 @@ trains, drawn and estimated by aggregate.py's analysis (IQM with rliable's 95 % 
     python benchmarks/returns.py train Hopper-v5 --seeds 6 --steps 100000             # ours
     python benchmarks/returns.py train Hopper-v5 --seeds 6 --steps 100000 --arm sb3-paper
     python benchmarks/returns.py table                   # docs/results.md, docs/figures/results-*
+    python benchmarks/returns.py plan                    # every arm of the page, then the table
 
 Each env is trained in up to four arms, into runs/results/<env>/steps<budget>/<arm>/:
 
@@ -24,6 +25,10 @@ runs were trained with other settings than the arm has now (the env file changed
 that dir aside to train the arm again. Each arm dir gets provenance.json: the commit, machine and
 command that started it, and any later commit that continued it; the table names them.
 
+`plan` trains every unfinished arm of benchmarks/results_plan.txt (one line of `train`
+arguments per arm), in its order, then writes the table; `plan --list` says where each stands
+(benchmarks/arm_training.py trains, benchmarks/plan.py reads the file).
+
 `table` reads every arm, leaves out (with a note) runs whose saved settings differ from what
 their arm means today, and writes the table between the markers of docs/results.md (the rest of
 the page is kept) and one figure of IQM curves per env family. An arm still short of its budget
@@ -36,7 +41,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,21 +55,18 @@ from analysis.figures import curves_png  # noqa: E402
 from analysis.groups import group_runs  # noqa: E402
 from analysis.results import ConfigResult, config_results  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
+from benchmarks.arm_training import PROVENANCE, plan, train  # noqa: E402
 from benchmarks.arms import (  # noqa: E402
     ARMS,
     RUNS,
     ResultsError,
-    arm_dir,
-    arm_overrides,
     check_levers,
-    compose,
     env_budget,
     expected_settings,
     parse_arm_name,
     run_settings,
-    setting_differences,
 )
-from benchmarks.perf.machine import code_commit, machine_info, machine_slug  # noqa: E402
+from benchmarks.plan import PLAN, add_arm_arguments  # noqa: E402
 from benchmarks.references import (  # noqa: E402
     REFERENCES,
     SOURCES,
@@ -76,7 +77,6 @@ from benchmarks.references import (  # noqa: E402
 PAGE = REPO / "docs" / "results.md"
 FIGURES = REPO / "docs" / "figures"
 BEGIN, END = "<!-- returns table: begin -->", "<!-- returns table: end -->"
-PROVENANCE = "provenance.json"
 
 FAMILIES = {  # figure name -> envs, in table order; dm_control/* and the rest by prefix below
     "classic-control": ("Pendulum-v1", "MountainCarContinuous-v0"),
@@ -84,126 +84,11 @@ FAMILIES = {  # figure name -> envs, in table order; dm_control/* and the rest b
 }
 
 
-def _run(command: list[str]) -> None:
-    print("+ " + " ".join(command), flush=True)
-    if subprocess.run(command, cwd=REPO).returncode != 0:
-        raise ResultsError(f"the command above failed: {command[1]} {command[-1]}")
-
-
-def train(
-    env: str,
-    arm: str,
-    seeds: int,
-    steps: int,
-    jobs: int = 2,
-    root: Path | None = None,
-    levers: Sequence[str] = (),
-) -> Path:
-    """Train seeds 0..seeds-1 of one arm, with `levers` on top (Hydra overrides), resuming an
-    interrupted one, into its arm dir."""
-    if seeds < 1 or jobs < 1 or seeds % jobs:
-        raise ResultsError(f"--seeds {seeds} must be a positive multiple of --jobs {jobs}")
-    overrides = [*arm_overrides(env, arm), *check_levers(levers)]
-    compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
-    directory = arm_dir(env, steps, arm, root, levers)
-    directory.mkdir(parents=True, exist_ok=True)
-    _refuse_other_settings(env, steps, arm, directory, levers)
-    if ARMS[arm][1] == "ours":
-        _refuse_other_split(directory, seeds, jobs)
-        if len(list(directory.rglob("summary.json"))) >= seeds:
-            return directory  # every member finished
-        command = ours_command(env, seeds, steps, jobs, overrides, directory)
-    else:
-        missing = [s for s in range(seeds) if not _sb3_finished(directory, env, s)]
-        command = [
-            sys.executable, "benchmarks/sb3_runs.py", "--env", env, "--total-steps", str(steps),
-            "--jobs", str(jobs), "--out", str(directory), *overrides,
-            "--seeds", *(str(s) for s in missing),
-        ]  # fmt: skip
-        if not missing:
-            return directory
-    _record_provenance(directory, command, seeds, jobs)
-    _run(command)
-    return directory
-
-
-def ours_command(
-    env: str, seeds: int, steps: int, jobs: int, overrides: Sequence[str], directory: Path
-) -> list[str]:
-    """train.py as `jobs` processes of one population each, seeds 0..seeds-1 between them."""
-    per_job = seeds // jobs
-    # Quoted: a lever's arm dir has '=' in its name, which Hydra reads as syntax otherwise.
-    quoted_dir = str(directory).replace("'", "\\'")
-    return [
-        sys.executable, "train.py", "-m", "hydra/launcher=joblib",
-        f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
-        "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
-        f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
-        # a checkpoint every tenth of the budget: an interrupted arm loses little
-        f"checkpoint.every={max(steps // 10, 1)}",
-        "progress=false", f"hydra.sweep.dir='{quoted_dir}'",
-    ]  # fmt: skip
-
-
-def _refuse_other_split(directory: Path, seeds: int, jobs: int) -> None:
-    """Continuing an arm of ours needs its seeds split as they were: each process's run dir
-    holds one population, and resume=auto refuses a dir whose population or first seed changed.
-    (SB3 arms run one seed per run dir: any --seeds and --jobs continue them.)"""
-    path = directory / PROVENANCE
-    earlier = json.loads(path.read_text()) if path.exists() else {}
-    if earlier.get("seeds", seeds) != seeds or earlier.get("jobs", jobs) != jobs:
-        raise ResultsError(
-            f"{directory} was started with --seeds {earlier['seeds']} --jobs {earlier['jobs']}: "
-            "continue it with those, or move it aside to train the arm again"
-        )
-
-
-def _record_provenance(directory: Path, command: list[str], seeds: int, jobs: int) -> None:
-    """The commit, machine and command that start the arm, written before it trains (an
-    interrupted arm keeps them); an arm continued at another commit or machine names both."""
-    machine = machine_info(threads=1)
-    provenance = {"commit": code_commit() or "unknown", "machine": machine_slug(machine),
-                  "date": machine["date"], "command": command[1:], "seeds": seeds,
-                  "jobs": jobs}  # fmt: skip
-    path = directory / PROVENANCE
-    if path.exists():
-        earlier = json.loads(path.read_text())
-        for key in ("commit", "machine"):
-            if provenance[key] not in earlier[key].split(" + "):
-                provenance[key] = f"{earlier[key]} + {provenance[key]}"
-        # when and how the arm started (a continuation's SB3 command lists only missing seeds)
-        provenance["date"], provenance["command"] = earlier["date"], earlier["command"]
-    path.write_text(json.dumps(provenance, indent=2) + "\n")
-
-
-def _sb3_finished(directory: Path, env: str, seed: int) -> bool:
-    return (directory / f"{env.replace('/', '-')}_seed{seed}" / "summary.json").exists()
-
-
 def family(env: str) -> str:
     for name, envs in FAMILIES.items():
         if env in envs:
             return name
     return "dm-control" if env.startswith("dm_control/") else "mujoco"
-
-
-def _refuse_other_settings(
-    env: str, steps: int, arm: str, directory: Path, levers: Sequence[str] = ()
-) -> None:
-    """An arm dir holds the runs of one meaning of the arm; resume=auto would refuse each stale
-    run anyway, but only after the others had started."""
-    if not any(directory.iterdir()):
-        return
-    library = ARMS[arm][1]
-    runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
-    expected = expected_settings(env, steps, arm, levers)
-    for run in runs:
-        differ = setting_differences(run_settings(run.config), expected)
-        if differ:
-            raise ResultsError(
-                f"{run.path} was trained with other settings than arm {arm} has now "
-                f"({'; '.join(differ[:3])}): move {directory} aside to train the arm again"
-            )
 
 
 def _arm_result(
@@ -334,27 +219,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     train_parser = commands.add_parser("train", help="train one arm of one env")
-    train_parser.add_argument("env", help="a config of configs/env/, e.g. Hopper-v5")
-    train_parser.add_argument("--arm", default="ours", choices=list(ARMS))
-    train_parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1 (6)")
-    train_parser.add_argument("--steps", type=int, help="budget (default: the env file's)")
-    train_parser.add_argument("--jobs", type=int, default=2, help="processes at once (2)")
-    train_parser.add_argument(
-        "--set", dest="levers", action="append", default=[], metavar="KEY=VALUE",
-        help="a lever on top of the arm (repeatable), e.g. agent.n_step=3",
-    )  # fmt: skip
+    add_arm_arguments(train_parser)
+    plan_parser = commands.add_parser(
+        "plan", help="train every unfinished arm of the plan file, then write the table"
+    )
+    plan_parser.add_argument("file", nargs="?", type=Path, default=PLAN, help=f"({PLAN.name})")
+    plan_parser.add_argument(
+        "--list", action="store_true", help="say where each arm stands; train nothing"
+    )
     table_parser = commands.add_parser("table", help="write the table and figures")
-    table_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
-    for sub in (train_parser, table_parser):
+    for sub in (train_parser, plan_parser, table_parser):
         sub.add_argument("--runs", type=Path, default=RUNS, help="root of the arm dirs")
-    table_parser.add_argument("--output", type=Path, default=PAGE)
-    table_parser.add_argument("--figures", type=Path, default=FIGURES)
+    for sub in (plan_parser, table_parser):
+        sub.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+        sub.add_argument("--output", type=Path, default=PAGE)
+        sub.add_argument("--figures", type=Path, default=FIGURES)
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
             steps = args.steps or env_budget(args.env)
             train(args.env, args.arm, args.seeds, steps, args.jobs, args.runs, args.levers)
             return 0
+        if args.command == "plan":
+            plan(args.file, args.runs, args.list)
+            if args.list:
+                return 0
         rows, notes = collect(args.runs, args.reps)
         if not rows:
             raise ResultsError(f"no finished arm under {args.runs}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import SACConfig
-from benchmarks import arms, references, returns
+from benchmarks import arm_training, arms, references, returns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,16 +91,31 @@ def test_bad_input_is_one_error_line(
 
 
 @pytest.mark.slow
-def test_train_then_table_end_to_end(tmp_path: Path) -> None:
+def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Two seeds of ours (one population per process) and of SB3, 1200 steps of Pendulum with
-    updates from step 1000; the table has both rows and the figure, a second `train` finds
-    nothing left to do, and a run trained with other settings is left out with a note and
-    refused by a further `train`."""
+    updates from step 1000, trained as a plan of two arms; the table has both rows and the
+    figure, a second `train` finds nothing left to do, and a run trained with other settings is
+    left out with a note and refused by a further `train`."""
     runs, page, figures = tmp_path / "runs", tmp_path / "results.md", tmp_path / "figures"
     page.write_text(f"# Results\n\n{returns.BEGIN}\n{returns.END}\n\nkept\n")
     common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs)]
-    assert returns.main(["train", "Pendulum-v1", *common]) == 0
-    assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0
+    plan = tmp_path / "plan.txt"
+    plan.write_text("# two arms\nPendulum-v1 --seeds 2 --steps 1200\n\n"
+                    "Pendulum-v1 --seeds 2 --steps 1200 --arm sb3  # beside it\n")  # fmt: skip
+    listing = ["plan", str(plan), "--list", "--runs", str(runs)]
+    assert returns.main(listing) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "plan.txt:2: Pendulum-v1/steps1200/ours: 0 of 2 seeds finished",
+        "plan.txt:4: Pendulum-v1/steps1200/sb3: 0 of 2 seeds finished",
+    ]
+    assert not runs.exists()  # listing trains and writes nothing
+    outputs = ["--output", str(page), "--figures", str(figures), "--reps", "50"]
+    assert returns.main(["plan", str(plan), "--runs", str(runs), *outputs]) == 0
+    assert returns.main(listing) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "plan.txt:2: Pendulum-v1/steps1200/ours: done",
+        "plan.txt:4: Pendulum-v1/steps1200/sb3: done",
+    ]
     ours = arms.arm_dir("Pendulum-v1", 1200, "ours", runs)
     summaries = sorted(ours.rglob("summary.json"))
     assert len(summaries) == 2
@@ -115,7 +130,7 @@ def test_train_then_table_end_to_end(tmp_path: Path) -> None:
     assert json.loads((ours / returns.PROVENANCE).read_text()) == provenance  # nothing re-run
     resumed = dict(provenance, commit="0000000")  # as if the arm had started at another commit
     (ours / returns.PROVENANCE).write_text(json.dumps(resumed))
-    returns._record_provenance(ours, ["python", "train.py"], 2, 2)
+    arm_training._record_provenance(ours, ["python", "train.py"], 2, 2)
     continued = json.loads((ours / returns.PROVENANCE).read_text())
     assert continued["commit"] == f"0000000 + {provenance['commit']}"
     assert continued["command"] == provenance["command"]  # how the arm started
@@ -191,7 +206,7 @@ def test_the_arm_dir_reaches_hydra_as_it_is(name: str, tmp_path: Path) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     directory = tmp_path / name
-    command = returns.ours_command("Hopper-v5", 6, 100, 2, ["agent.n_step=3"], directory)
+    command = arm_training.ours_command("Hopper-v5", 6, 100, 2, ["agent.n_step=3"], directory)
     parsed = OverridesParser.create().parse_overrides(command[command.index("-m") + 1 :])
     values = {override.key_or_group: override.value() for override in parsed}
     assert values["hydra.sweep.dir"] == str(directory)
@@ -219,3 +234,32 @@ def test_a_reference_at_a_budget_is_a_point_of_the_curve_figure() -> None:
     assert references.reference_point("Pendulum-v1") == (20_000, -157.0, 88.7, "zoo")
     assert references.reference_point("Reacher-v5") is None  # best within 1M: not a point
     assert references.reference_point("NoSuch-v0") is None
+
+
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("Hopper-v5 --steps 100000 --set agent.n_step", "expected KEY=VALUE"),
+        ("Hopper-v5 --arm mine", "invalid choice: 'mine'"),
+        ("Hopper-v5 --seeds 5", "multiple of --jobs 2"),
+        ("Nowhere-v0", "Nowhere-v0"),
+    ],
+)
+def test_a_bad_plan_line_is_one_error_line_before_anything_trains(
+    line: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = tmp_path / "plan.txt"
+    plan.write_text(f"Pendulum-v1 --seeds 2 --steps 1200\n{line}\n")
+    assert returns.main(["plan", str(plan), "--runs", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: plan.txt:2: ") and words in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_plan_names_every_arm_of_the_page() -> None:
+    """Every arm of the plan reads, and each env of the plan has a published reference."""
+    from benchmarks.plan import read_plan
+
+    planned = read_plan()
+    assert {p.env for p in planned} <= set(references.REFERENCES)
+    assert len({(p.env, p.arm, p.steps, p.levers) for p in planned}) == len(planned)  # no twice

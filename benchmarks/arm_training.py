@@ -1,0 +1,192 @@
+"""Training one arm of the results page (benchmarks/returns.py `train`) or every arm of its plan
+(`plan`): what is refused before anything starts, the command that trains it (ours as a
+population per process, SB3 through benchmarks/sb3_runs.py), resuming an interrupted arm, and
+the provenance file that names the commit, machine and command behind it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis.runs import load_runs
+from benchmarks.arms import (
+    ARMS,
+    REPO,
+    ResultsError,
+    arm_dir,
+    arm_overrides,
+    check_levers,
+    compose,
+    env_budget,
+    expected_settings,
+    run_settings,
+    setting_differences,
+)
+from benchmarks.perf.machine import code_commit, machine_info, machine_slug
+from benchmarks.plan import read_plan
+
+PROVENANCE = "provenance.json"
+
+
+def _run(command: list[str]) -> None:
+    print("+ " + " ".join(command), flush=True)
+    if subprocess.run(command, cwd=REPO).returncode != 0:
+        raise ResultsError(f"the command above failed: {command[1]} {command[-1]}")
+
+
+def train(
+    env: str,
+    arm: str,
+    seeds: int,
+    steps: int,
+    jobs: int = 2,
+    root: Path | None = None,
+    levers: Sequence[str] = (),
+) -> Path:
+    """Train seeds 0..seeds-1 of one arm, with `levers` on top (Hydra overrides), resuming an
+    interrupted one, into its arm dir."""
+    directory, overrides = check_arm(env, arm, seeds, steps, jobs, root, levers)
+    if finished_seeds(directory, env, arm, seeds) == seeds:
+        return directory
+    directory.mkdir(parents=True, exist_ok=True)
+    if ARMS[arm][1] == "ours":
+        command = ours_command(env, seeds, steps, jobs, overrides, directory)
+    else:
+        missing = [s for s in range(seeds) if not _sb3_finished(directory, env, s)]
+        command = [
+            sys.executable, "benchmarks/sb3_runs.py", "--env", env, "--total-steps", str(steps),
+            "--jobs", str(jobs), "--out", str(directory), *overrides,
+            "--seeds", *(str(s) for s in missing),
+        ]  # fmt: skip
+    _record_provenance(directory, command, seeds, jobs)
+    _run(command)
+    return directory
+
+
+def check_arm(
+    env: str,
+    arm: str,
+    seeds: int,
+    steps: int,
+    jobs: int = 2,
+    root: Path | None = None,
+    levers: Sequence[str] = (),
+) -> tuple[Path, list[str]]:
+    """What `train` refuses before anything starts: a bad split, env, arm or lever, and an arm
+    dir whose runs have other settings. Returns the arm dir (not created) and its overrides."""
+    if seeds < 1 or jobs < 1 or seeds % jobs:
+        raise ResultsError(f"--seeds {seeds} must be a positive multiple of --jobs {jobs}")
+    overrides = [*arm_overrides(env, arm), *check_levers(levers)]
+    compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
+    directory = arm_dir(env, steps, arm, root, levers)
+    if directory.exists():
+        _refuse_other_settings(env, steps, arm, directory, levers)
+        if ARMS[arm][1] == "ours":
+            _refuse_other_split(directory, seeds, jobs)
+    return directory, overrides
+
+
+def finished_seeds(directory: Path, env: str, arm: str, seeds: int) -> int:
+    """How many of seeds 0..seeds-1 have their summary (ours: one per population member)."""
+    if ARMS[arm][1] == "ours":
+        return min(len(list(directory.rglob("summary.json"))), seeds)
+    return sum(_sb3_finished(directory, env, seed) for seed in range(seeds))
+
+
+def plan(path: Path, root: Path | None, list_only: bool) -> None:
+    """Check every arm of the plan file, then train the unfinished ones in its order (or, with
+    `list_only`, say where each stands)."""
+    checked = []
+    for planned in read_plan(path):
+        where = f"{path.name}:{planned.line}"
+        try:
+            steps = planned.steps or env_budget(planned.env)
+            directory, _ = check_arm(planned.env, planned.arm, planned.seeds, steps,
+                                     planned.jobs, root, planned.levers)  # fmt: skip
+        except ResultsError as error:
+            raise ResultsError(f"{where}: {error}") from None
+        seeds = planned.seeds
+        finished = finished_seeds(directory, planned.env, planned.arm, seeds)
+        state = "done" if finished == seeds else f"{finished} of {seeds} seeds finished"
+        print(f"{where}: {directory.relative_to(directory.parents[2])}: {state}", flush=True)
+        checked.append((planned, steps))
+    if list_only:
+        return
+    for planned, steps in checked:
+        train(planned.env, planned.arm, planned.seeds, steps, planned.jobs, root, planned.levers)
+
+
+def ours_command(
+    env: str, seeds: int, steps: int, jobs: int, overrides: Sequence[str], directory: Path
+) -> list[str]:
+    """train.py as `jobs` processes of one population each, seeds 0..seeds-1 between them."""
+    per_job = seeds // jobs
+    # Quoted: a lever's arm dir has '=' in its name, which Hydra reads as syntax otherwise.
+    quoted_dir = str(directory).replace("'", "\\'")
+    return [
+        sys.executable, "train.py", "-m", "hydra/launcher=joblib",
+        f"hydra.launcher.n_jobs={jobs}", f"env={env}", f"population={per_job}",
+        "seed=" + ",".join(str(s) for s in range(0, seeds, per_job)),
+        f"total_steps={steps}", *overrides, "resume=auto", "wandb.mode=disabled",
+        # a checkpoint every tenth of the budget: an interrupted arm loses little
+        f"checkpoint.every={max(steps // 10, 1)}",
+        "progress=false", f"hydra.sweep.dir='{quoted_dir}'",
+    ]  # fmt: skip
+
+
+def _refuse_other_split(directory: Path, seeds: int, jobs: int) -> None:
+    """Continuing an arm of ours needs its seeds split as they were: each process's run dir
+    holds one population, and resume=auto refuses a dir whose population or first seed changed.
+    (SB3 arms run one seed per run dir: any --seeds and --jobs continue them.)"""
+    path = directory / PROVENANCE
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    if earlier.get("seeds", seeds) != seeds or earlier.get("jobs", jobs) != jobs:
+        raise ResultsError(
+            f"{directory} was started with --seeds {earlier['seeds']} --jobs {earlier['jobs']}: "
+            "continue it with those, or move it aside to train the arm again"
+        )
+
+
+def _record_provenance(directory: Path, command: list[str], seeds: int, jobs: int) -> None:
+    """The commit, machine and command that start the arm, written before it trains (an
+    interrupted arm keeps them); an arm continued at another commit or machine names both."""
+    machine = machine_info(threads=1)
+    provenance = {"commit": code_commit() or "unknown", "machine": machine_slug(machine),
+                  "date": machine["date"], "command": command[1:], "seeds": seeds,
+                  "jobs": jobs}  # fmt: skip
+    path = directory / PROVENANCE
+    if path.exists():
+        earlier = json.loads(path.read_text())
+        for key in ("commit", "machine"):
+            if provenance[key] not in earlier[key].split(" + "):
+                provenance[key] = f"{earlier[key]} + {provenance[key]}"
+        # when and how the arm started (a continuation's SB3 command lists only missing seeds)
+        provenance["date"], provenance["command"] = earlier["date"], earlier["command"]
+    path.write_text(json.dumps(provenance, indent=2) + "\n")
+
+
+def _sb3_finished(directory: Path, env: str, seed: int) -> bool:
+    return (directory / f"{env.replace('/', '-')}_seed{seed}" / "summary.json").exists()
+
+
+def _refuse_other_settings(
+    env: str, steps: int, arm: str, directory: Path, levers: Sequence[str] = ()
+) -> None:
+    """An arm dir holds the runs of one meaning of the arm; resume=auto would refuse each stale
+    run anyway, but only after the others had started."""
+    if not any(directory.iterdir()):
+        return
+    library = ARMS[arm][1]
+    runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
+    expected = expected_settings(env, steps, arm, levers)
+    for run in runs:
+        differ = setting_differences(run_settings(run.config), expected)
+        if differ:
+            raise ResultsError(
+                f"{run.path} was trained with other settings than arm {arm} has now "
+                f"({'; '.join(differ[:3])}): move {directory} aside to train the arm again"
+            )
