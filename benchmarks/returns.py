@@ -183,6 +183,9 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
         )
     figures = sorted({family(row["env"]) for row in rows})
     lines += ["", *(f"![{name}](figures/results-{name}.png)" for name in figures), ""]
+    if parity_rows(rows):
+        lines += ["Ours and SB3 at equal settings, side by side (implementation parity):", "",
+                  "![parity](figures/results-parity.png)", ""]  # fmt: skip
     lines += [f"[{key}] {text}  " for key, text in SOURCES.items()]
     if notes:
         lines += ["", *(f"Note: {note}  " for note in notes)]
@@ -190,15 +193,36 @@ def render(rows: list[dict], notes: Sequence[str] = (), reps: int = 2000) -> str
     return "\n".join(lines)
 
 
+def parity_rows(rows: list[dict]) -> list[dict]:
+    """The rows of ours and SB3 trained at the same settings on the same env and budget (`ours`
+    with `sb3`, `paper` with `sb3-paper`), both present; levers have no SB3 twin."""
+
+    def settings(row: dict) -> tuple:
+        return row["env"], row["steps"], ARMS[row["arm"]][2]
+
+    plain = [row for row in rows if not row["levers"]]
+    libraries: dict[tuple, set[str]] = {}
+    for row in plain:
+        libraries.setdefault(settings(row), set()).add(ARMS[row["arm"]][1])
+    return [row for row in plain if libraries[settings(row)] == {"ours", "sb3"}]
+
+
 def write_figures(rows: list[dict], directory: Path) -> list[Path]:
+    """One figure of IQM curves per env family, with the published references, and one of the
+    parity pairs alone."""
+    directory.mkdir(parents=True, exist_ok=True)
+    references = {row["env"]: reference_point(row["env"]) for row in rows}
+    drawn = {env: point for env, point in references.items() if point is not None}
+    figures = {
+        f"results-{name}.png": ([row for row in rows if family(row["env"]) == name], drawn)
+        for name in sorted({family(row["env"]) for row in rows})
+    }
+    if parity_rows(rows):
+        figures["results-parity.png"] = (parity_rows(rows), {})
     written = []
-    for name in sorted({family(row["env"]) for row in rows}):
-        results = [row["result"] for row in rows if family(row["env"]) == name]
-        path = directory / f"results-{name}.png"
-        directory.mkdir(parents=True, exist_ok=True)
-        references = {row["env"]: reference_point(row["env"]) for row in rows}
-        drawn = {env: point for env, point in references.items() if point is not None}
-        path.write_bytes(curves_png(results, drawn))
+    for name, (shown, points) in figures.items():
+        path = directory / name
+        path.write_bytes(curves_png([row["result"] for row in shown], points))
         written.append(path)
     return written
 

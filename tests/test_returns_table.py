@@ -151,6 +151,8 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
         line.startswith("| Pendulum-v1 | 1,200 | SB3 | 2 (0–1)") for line in text.splitlines()
     )
     assert (figures / "results-classic-control.png").stat().st_size > 0
+    assert (figures / "results-parity.png").stat().st_size > 0  # ours and SB3, equal settings
+    assert "![parity](figures/results-parity.png)" in text
 
     # a lever's arm is a row of its own, its runs checked against the arm plus the lever
     shutil.copytree(ours, ours.with_name("ours+agent.tau=0.02"))  # Pendulum's file has 0.02
@@ -263,3 +265,16 @@ def test_the_plan_names_every_arm_of_the_page() -> None:
     planned = read_plan()
     assert {p.env for p in planned} <= set(references.REFERENCES)
     assert len({(p.env, p.arm, p.steps, p.levers) for p in planned}) == len(planned)  # no twice
+
+
+def test_parity_pairs_ours_and_sb3_at_equal_settings_only() -> None:
+    def row(env: str, arm: str, levers: tuple[str, ...] = ()) -> dict:
+        return {"env": env, "steps": 100, "arm": arm, "levers": levers}
+
+    rows = [row("A", "ours"), row("A", "sb3"), row("A", "ours", ("agent.n_step=3",)),
+            row("B", "paper"), row("B", "sb3-paper"), row("B", "ours"),
+            row("C", "paper"), row("C", "sb3")]  # fmt: skip
+    pairs = returns.parity_rows(rows)
+    assert [(r["env"], r["arm"]) for r in pairs] == [
+        ("A", "ours"), ("A", "sb3"), ("B", "paper"), ("B", "sb3-paper")
+    ]  # fmt: skip
