@@ -93,3 +93,30 @@ def test_plain_critics_ignore_quantiles_dropped() -> None:
     config = SACConfig(critic_quantiles=0, quantiles_dropped=7)
     config.validate()  # inert without quantiles
     assert config.kept_atoms == 0
+
+
+@pytest.mark.parametrize("scale, shift", [(0.5, 0.0), (3.0, 0.0), (30.0, 500.0), (1.0, 2000.0)])
+def test_the_fast_loss_from_sorted_atoms_is_the_pairwise_one(scale: float, shift: float) -> None:
+    """agents/fast/quantile_loss.py against every (quantile, atom) pair in float64, at returns'
+    magnitudes (where sums of atoms dwarf the deltas), with tied atoms and atoms exactly at
+    z - 1, z and z + 1 (the bounds of its runs)."""
+    from agents.fast.quantile_loss import quantile_huber
+
+    generator = torch.Generator().manual_seed(int(scale * 10 + shift))
+    z = torch.randn(2, 3, 16, 5, generator=generator) * scale + shift  # (K, n, B, Q)
+    target = torch.randn(2, 16, 12, generator=generator) * scale + shift  # (K, B, kept)
+    target[:, :, :3] = target[:, :, :1]  # ties
+    target[0, 0, 3:6] = z[0, 1, 0, 2] + torch.tensor([-1.0, 0.0, 1.0])  # on the bounds
+    target = target.sort(dim=-1).values
+    loss, grad = quantile_huber(z, target)
+
+    z64, target64 = z.double(), target.double()
+    delta = target64[:, None, :, None, :] - z64.unsqueeze(-1)  # (K, n, B, Q, kept)
+    tau = ((torch.arange(5, dtype=torch.float64) + 0.5) / 5).view(-1, 1)
+    weight = torch.where(delta < 0, 1.0 - tau, tau)
+    huber = torch.where(delta.abs() <= 1.0, 0.5 * delta**2, delta.abs() - 0.5)
+    count = 16 * 5 * 12
+    expected_loss = (weight * huber).sum(dim=(1, 2, 3, 4)) / count
+    expected_grad = -(weight * delta.clamp(-1.0, 1.0)).sum(dim=-1) / count
+    torch.testing.assert_close(loss, expected_loss.float(), rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(grad, expected_grad.float(), rtol=1e-5, atol=1e-7)

@@ -22,7 +22,8 @@ With `agent.critic_layer_norm`, each critic hidden layer's LayerNorm runs forwar
 through the kernels autograd itself uses (`native_layer_norm` and its backward). With TQC's
 quantile critics (`agent.critic_quantiles`) the critics' output layer has one unit per quantile,
 the target pools and truncates their quantiles, and the loss gradient is the quantile Huber
-loss's, written out (`truncated_quantile_loss` is the reference). With REDQ's subsets
+loss's, from the sorted target atoms (`agents/fast/quantile_loss.py`; `truncated_quantile_loss`
+is the reference). With REDQ's subsets
 (`agent.target_subset`) the target's min runs over the critics each member's keys pick
 (`agents/fast/parts.py` draws them), and the actor's gradient is the ensemble mean's.
 
@@ -39,7 +40,8 @@ import torch
 from agents.distributions import HALF_LOG_2PI, tanh_log_abs_det_jacobian
 from agents.fast.layers import ActorLayers, Layers
 from agents.fast.parts import UpdateNoise, UpdateParts, update_noise
-from agents.networks import LAYER_NORM_EPS, Actor, quantile_levels
+from agents.fast.quantile_loss import quantile_huber
+from agents.networks import LAYER_NORM_EPS, Actor
 from agents.optim import adam_step
 from agents.replay_buffer import Batch
 
@@ -222,28 +224,6 @@ def _actor_backward(
     trunk.set_grads(weight_grads, bias_grads)
 
 
-def _quantile_huber(z: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """TQC's critic loss per member (K,) and its gradient w.r.t. the quantiles z (K, n, B, Q),
-    for target atoms (K, B, kept): the quantile Huber loss (kappa 1) averaged over batch,
-    quantiles and atoms, summed over critics.
-
-    With delta = target - z, c = clamp(delta, -1, 1) and the weight w = |tau - 1{delta < 0}|:
-    the Huber loss is c * (delta - c / 2) (0.5 delta^2 inside [-1, 1], |delta| - 0.5 outside),
-    its derivative in delta is c, and d delta / d z = -1. Written so, the (K, n, B, Q, kept)
-    pairs take half the passes of the textbook form (where, abs, square, ...), which on a CPU
-    are what this loss costs."""
-    delta = target[:, None, :, None, :] - z.unsqueeze(-1)  # (K, n, B, Q, kept)
-    levels = quantile_levels(z).view(-1, 1)  # (Q, 1): tau_i for each quantile, over the atoms
-    weight = torch.where(delta < 0, 1.0 - levels, levels)
-    clipped = delta.clamp(-1.0, 1.0)
-    weighted = weight.mul_(clipped)  # w * c
-    count = delta.shape[2] * delta.shape[3] * delta.shape[4]  # B * Q * kept
-    huber_terms = weighted * delta.sub_(clipped, alpha=0.5)  # w * c * (delta - c / 2)
-    loss = huber_terms.flatten(2).sum(dim=2).sum(dim=1) / count  # (K,)
-    grad = weighted.sum(dim=-1).div_(-count)  # (K, n, B, Q)
-    return loss, grad
-
-
 def manual_update(
     parts: UpdateParts,
     batch: Batch,
@@ -295,7 +275,7 @@ def update_step(
         atoms = pooled.sort(dim=2).values[..., : parts.kept_atoms]  # (K, B, kept)
         next_value = atoms - (alpha_rows * log_prob[:, rows]).unsqueeze(-1)
         target = batch.reward.unsqueeze(-1) + not_done.unsqueeze(-1) * next_value
-        critic_loss, grad_q = _quantile_huber(q, target)  # (K,), (K, n, B, Q)
+        critic_loss, grad_q = quantile_huber(q, target)  # (K,), (K, n, B, Q)
         q_mean = q.mean(dim=(1, 2, 3))
     else:
         q_mean = q.squeeze(-1).mean(dim=(1, 2))
