@@ -140,7 +140,15 @@ def run_settings(config: dict[str, Any]) -> dict[str, Any]:
         # a mapping (env.kwargs) flattens into its own keys when it is not empty
         inside = {k: v for k, v in given.items() if k.startswith(f"{key}.")}
         settings[key] = inside or given.get(key, default)
+    for switch, value, inert in _INERT:
+        if settings.get(switch) == value:
+            settings[inert] = None  # never read by the run: whatever it was, it trained the same
     return settings
+
+
+# (switch, its value, the setting that value makes inert): without quantile critics the number
+# dropped is never read, so an env file that turns TQC on keeps its plain runs comparable.
+_INERT = (("agent.critic_quantiles", 0, "agent.quantiles_dropped"),)
 
 
 def setting_differences(run: dict[str, Any], expected: dict[str, Any]) -> list[str]:

@@ -48,12 +48,28 @@ def test_env_budget_is_the_env_files() -> None:
 
 
 def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the_zoos() -> None:
-    composed = arms.compose("Hopper-v5")["agent"]
+    composed = arms.compose("Walker2d-v5")["agent"]
     assert (composed["actor_lr"], composed["critic_lr"]) == (1e-3, 1e-3)
     assert (composed["learn_alpha"], composed["init_alpha"]) == (False, 0.2)
-    assert sorted(arms.paper_overrides("Hopper-v5")) == [
+    assert sorted(arms.paper_overrides("Walker2d-v5")) == [
         "agent.actor_lr=0.0003", "agent.critic_lr=0.0003", "agent.init_alpha=1.0",
         "agent.learn_alpha=true",
+    ]  # fmt: skip
+    hopper = arms.compose("Hopper-v5")["agent"]  # the same, with truncated quantile critics
+    assert (hopper["critic_quantiles"], hopper["quantiles_dropped"]) == (25, 5)
+    assert "agent.critic_quantiles=0" in arms.paper_overrides("Hopper-v5")
+
+
+def test_a_setting_made_inert_does_not_tell_runs_apart() -> None:
+    """Without quantile critics the number dropped is never read: plain runs trained with the
+    default stay the plain arm of an env file that turns TQC on with another number."""
+    plain = arms.expected_settings("Hopper-v5", 1000, "ours", ["agent.critic_quantiles=0"])
+    run = arms.run_settings(arms.compose("Walker2d-v5", ["total_steps=1000"]))
+    run["env.id"] = "Hopper-v5"
+    assert arms.setting_differences(run, plain) == []
+    tqc = arms.expected_settings("Hopper-v5", 1000, "ours")
+    assert arms.setting_differences(run, tqc) == [
+        "agent.critic_quantiles: 0 there, 25 now", "agent.quantiles_dropped: None there, 5 now"
     ]  # fmt: skip
 
 
