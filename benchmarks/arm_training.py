@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analysis import AggregateError
 from analysis.runs import load_runs
 from benchmarks.arms import (
     ARMS,
@@ -112,12 +113,24 @@ def plan(path: Path, root: Path | None, list_only: bool) -> None:
         seeds = planned.seeds
         finished = finished_seeds(directory, planned.env, planned.arm, seeds)
         state = "done" if finished == seeds else f"{finished} of {seeds} seeds finished"
+        if 0 < (reached := _evaluated_to(directory, planned.arm)) < steps:
+            state += f", evaluated to {reached:,} of {steps:,} steps"
         print(f"{where}: {directory.relative_to(directory.parents[2])}: {state}", flush=True)
         checked.append((planned, steps))
     if list_only:
         return
     for planned, steps in checked:
         train(planned.env, planned.arm, planned.seeds, steps, planned.jobs, root, planned.levers)
+
+
+def _evaluated_to(directory: Path, arm: str) -> int:
+    """The env step every run of an unfinished arm has been evaluated at (0: none yet)."""
+    library = ARMS[arm][1]
+    try:
+        runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
+    except AggregateError:  # no run dir yet, or one without an eval
+        return 0
+    return min(int(run.steps[-1]) for run in runs) if runs else 0
 
 
 def ours_command(

@@ -132,6 +132,18 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
         "plan.txt:2: Pendulum-v1/steps1200/ours: done",
         "plan.txt:4: Pendulum-v1/steps1200/sb3: done",
     ]
+    # an interrupted arm: its runs without summaries, at twice the budget
+    longer = arms.arm_dir("Pendulum-v1", 2400, "ours", runs)
+    shutil.copytree(arms.arm_dir("Pendulum-v1", 1200, "ours", runs), longer)
+    for summary in longer.rglob("summary.json"):
+        summary.unlink()
+    plan.write_text("Pendulum-v1 --seeds 2 --steps 2400\n")
+    assert returns.main(listing) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "plan.txt:1: Pendulum-v1/steps2400/ours: 0 of 2 seeds finished, evaluated to 1,200 of "
+        "2,400 steps"
+    ]
+    shutil.rmtree(longer)
     ours = arms.arm_dir("Pendulum-v1", 1200, "ours", runs)
     summaries = sorted(ours.rglob("summary.json"))
     assert len(summaries) == 2
