@@ -13,16 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis import AggregateError
-from analysis.runs import load_runs
+from analysis.runs import RunLog, load_runs
 from benchmarks.arms import (
-    ARMS,
     REPO,
+    ArmSpec,
     ResultsError,
     arm_dir,
     arm_overrides,
     check_levers,
     compose,
-    env_budget,
     expected_settings,
     run_settings,
     setting_differences,
@@ -39,104 +38,88 @@ def _run(command: list[str]) -> None:
         raise ResultsError(f"the command above failed: {command[1]} {command[-1]}")
 
 
-def train(
-    env: str,
-    arm: str,
-    seeds: int,
-    steps: int,
-    jobs: int = 2,
-    root: Path | None = None,
-    levers: Sequence[str] = (),
-) -> Path:
-    """Train seeds 0..seeds-1 of one arm, with `levers` on top (Hydra overrides), resuming an
-    interrupted one, into its arm dir."""
-    directory, overrides = check_arm(env, arm, seeds, steps, jobs, root, levers)
-    if finished_seeds(directory, env, arm, seeds) == seeds:
+def train(spec: ArmSpec, root: Path | None = None) -> Path:
+    """Train the arm's seeds, resuming an interrupted one, into its arm dir."""
+    directory, overrides = check_arm(spec, root)
+    if finished_seeds(directory, spec) == spec.seeds:
         return directory
     directory.mkdir(parents=True, exist_ok=True)
-    if ARMS[arm][1] == "ours":
-        command = ours_command(env, seeds, steps, jobs, overrides, directory)
+    if spec.library == "ours":
+        command = ours_command(spec, overrides, directory)
     else:
-        missing = [s for s in range(seeds) if not _sb3_finished(directory, env, s)]
+        missing = [s for s in range(spec.seeds) if not _sb3_finished(directory, spec.env, s)]
         command = [
-            sys.executable, "benchmarks/sb3_runs.py", "--env", env, "--total-steps", str(steps),
-            "--jobs", str(jobs), "--out", str(directory), *overrides,
-            "--seeds", *(str(s) for s in missing),
+            sys.executable, "benchmarks/sb3_runs.py", "--env", spec.env,
+            "--total-steps", str(spec.steps), "--jobs", str(spec.jobs), "--out", str(directory),
+            *overrides, "--seeds", *(str(s) for s in missing),
         ]  # fmt: skip
-    _record_provenance(directory, command, seeds, jobs)
+    _record_provenance(directory, command, spec.seeds, spec.jobs)
     _run(command)
     return directory
 
 
-def check_arm(
-    env: str,
-    arm: str,
-    seeds: int,
-    steps: int,
-    jobs: int = 2,
-    root: Path | None = None,
-    levers: Sequence[str] = (),
-) -> tuple[Path, list[str]]:
+def check_arm(spec: ArmSpec, root: Path | None = None) -> tuple[Path, list[str]]:
     """What `train` refuses before anything starts: a bad split, env, arm or lever, and an arm
     dir whose runs have other settings. Returns the arm dir (not created) and its overrides."""
-    if seeds < 1 or jobs < 1 or seeds % jobs:
-        raise ResultsError(f"--seeds {seeds} must be a positive multiple of --jobs {jobs}")
-    overrides = [*arm_overrides(env, arm), *check_levers(levers)]
-    compose(env, [f"total_steps={steps}", *overrides])  # a typo stops here, before any file
-    directory = arm_dir(env, steps, arm, root, levers)
+    if spec.seeds < 1 or spec.jobs < 1 or spec.seeds % spec.jobs:
+        raise ResultsError(
+            f"--seeds {spec.seeds} must be a positive multiple of --jobs {spec.jobs}"
+        )
+    overrides = [*arm_overrides(spec.env, spec.arm), *check_levers(spec.levers)]
+    compose(spec.env, [f"total_steps={spec.steps}", *overrides])  # a typo stops here
+    directory = arm_dir(spec.env, spec.steps, spec.arm, root, spec.levers)
     if directory.exists():
-        _refuse_other_settings(env, steps, arm, directory, levers)
-        if ARMS[arm][1] == "ours":
-            _refuse_other_split(directory, seeds, jobs)
+        _refuse_other_settings(spec, directory)
+        if spec.library == "ours":
+            _refuse_other_split(directory, spec.seeds, spec.jobs)
     return directory, overrides
 
 
-def finished_seeds(directory: Path, env: str, arm: str, seeds: int) -> int:
-    """How many of seeds 0..seeds-1 have their summary (ours: one per population member)."""
-    if ARMS[arm][1] == "ours":
-        return min(len(list(directory.rglob("summary.json"))), seeds)
-    return sum(_sb3_finished(directory, env, seed) for seed in range(seeds))
+def finished_seeds(directory: Path, spec: ArmSpec) -> int:
+    """How many of the arm's seeds have their summary (ours: one per population member)."""
+    if spec.library == "ours":
+        return min(len(list(directory.rglob("summary.json"))), spec.seeds)
+    return sum(_sb3_finished(directory, spec.env, seed) for seed in range(spec.seeds))
 
 
 def plan(path: Path, root: Path | None, list_only: bool) -> None:
     """Check every arm of the plan file, then train the unfinished ones in its order (or, with
     `list_only`, say where each stands)."""
-    checked = []
-    for planned in read_plan(path):
-        where = f"{path.name}:{planned.line}"
+    specs = []
+    for line, spec in read_plan(path):
+        where = f"{path.name}:{line}"
         try:
-            steps = planned.steps or env_budget(planned.env)
-            directory, _ = check_arm(planned.env, planned.arm, planned.seeds, steps,
-                                     planned.jobs, root, planned.levers)  # fmt: skip
+            directory, _ = check_arm(spec, root)
         except ResultsError as error:
             raise ResultsError(f"{where}: {error}") from None
-        seeds = planned.seeds
-        finished = finished_seeds(directory, planned.env, planned.arm, seeds)
-        state = "done" if finished == seeds else f"{finished} of {seeds} seeds finished"
-        if 0 < (reached := _evaluated_to(directory, planned.arm)) < steps:
-            state += f", evaluated to {reached:,} of {steps:,} steps"
+        finished = finished_seeds(directory, spec)
+        done = finished == spec.seeds
+        state = "done" if done else f"{finished} of {spec.seeds} seeds finished"
+        if 0 < (reached := _evaluated_to(directory, spec)) < spec.steps:
+            state += f", evaluated to {reached:,} of {spec.steps:,} steps"
         print(f"{where}: {directory.relative_to(directory.parents[2])}: {state}", flush=True)
-        checked.append((planned, steps))
-    if list_only:
-        return
-    for planned, steps in checked:
-        train(planned.env, planned.arm, planned.seeds, steps, planned.jobs, root, planned.levers)
+        specs.append(spec)
+    if not list_only:
+        for spec in specs:
+            train(spec, root)
 
 
-def _evaluated_to(directory: Path, arm: str) -> int:
+def _evaluated_to(directory: Path, spec: ArmSpec) -> int:
     """The env step every run of an unfinished arm has been evaluated at (0: none yet)."""
-    library = ARMS[arm][1]
     try:
-        runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
+        runs = _arm_runs(directory, spec)
     except AggregateError:  # no run dir yet, or one without an eval
         return 0
     return min(int(run.steps[-1]) for run in runs) if runs else 0
 
 
-def ours_command(
-    env: str, seeds: int, steps: int, jobs: int, overrides: Sequence[str], directory: Path
-) -> list[str]:
+def _arm_runs(directory: Path, spec: ArmSpec) -> list[RunLog]:
+    return load_runs([directory]) if spec.library == "ours" else load_runs([], [directory])
+
+
+def ours_command(spec: ArmSpec, overrides: Sequence[str], directory: Path) -> list[str]:
     """train.py as `jobs` processes of one population each, seeds 0..seeds-1 between them."""
+    env, seeds, steps, jobs = spec.env, spec.seeds, spec.steps, spec.jobs
     per_job = seeds // jobs
     # Quoted: a lever's arm dir has '=' in its name, which Hydra reads as syntax otherwise.
     quoted_dir = str(directory).replace("'", "\\'")
@@ -186,20 +169,16 @@ def _sb3_finished(directory: Path, env: str, seed: int) -> bool:
     return (directory / f"{env.replace('/', '-')}_seed{seed}" / "summary.json").exists()
 
 
-def _refuse_other_settings(
-    env: str, steps: int, arm: str, directory: Path, levers: Sequence[str] = ()
-) -> None:
+def _refuse_other_settings(spec: ArmSpec, directory: Path) -> None:
     """An arm dir holds the runs of one meaning of the arm; resume=auto would refuse each stale
     run anyway, but only after the others had started."""
     if not any(directory.iterdir()):
         return
-    library = ARMS[arm][1]
-    runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
-    expected = expected_settings(env, steps, arm, levers)
-    for run in runs:
+    expected = expected_settings(spec.env, spec.steps, spec.arm, spec.levers)
+    for run in _arm_runs(directory, spec):
         differ = setting_differences(run_settings(run.config), expected)
         if differ:
             raise ResultsError(
-                f"{run.path} was trained with other settings than arm {arm} has now "
+                f"{run.path} was trained with other settings than arm {spec.arm} has now "
                 f"({'; '.join(differ[:3])}): move {directory} aside to train the arm again"
             )

@@ -25,6 +25,23 @@ class ResultsError(Exception):
     """Bad input: reported as one `error:` line, exit status 2."""
 
 
+@dataclasses.dataclass(frozen=True)
+class ArmSpec:
+    """One arm to train: an env, an arm of ARMS with levers on top (Hydra overrides), seeds
+    0..seeds-1 split between `jobs` processes, at a budget of env steps."""
+
+    env: str
+    arm: str
+    seeds: int
+    steps: int
+    jobs: int = 2
+    levers: tuple[str, ...] = ()
+
+    @property
+    def library(self) -> str:
+        return ARMS[self.arm][1]
+
+
 def compose(env: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """train.py's config for `env=<env>` and the overrides, as plain data (sb3_runs' composition,
     which SB3 arms train from too)."""

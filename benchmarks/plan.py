@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.arms import ARMS, ResultsError
+from benchmarks.arms import ARMS, ArmSpec, ResultsError, env_budget
 
 PLAN = Path(__file__).with_name("results_plan.txt")
 
@@ -34,19 +33,9 @@ class _LineParser(argparse.ArgumentParser):
         raise ResultsError(message)
 
 
-@dataclass(frozen=True)
-class PlannedArm:
-    line: int  # in the plan file, from 1
-    env: str
-    arm: str
-    seeds: int
-    steps: int | None  # None: the env file's budget
-    jobs: int
-    levers: tuple[str, ...]
-
-
-def read_plan(path: Path = PLAN) -> list[PlannedArm]:
-    """Every arm of the plan file; blank lines and '#' comments are skipped. A bad line raises
+def read_plan(path: Path = PLAN) -> list[tuple[int, ArmSpec]]:
+    """Every arm of the plan file with its line number (from 1), its budget the env file's where
+    the line gives none; blank lines and '#' comments are skipped. A bad line raises
     ResultsError naming it, before anything trains."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -60,11 +49,15 @@ def read_plan(path: Path = PLAN) -> list[PlannedArm]:
         if not words:
             continue
         try:
-            args = parser.parse_args(words)
+            planned.append((number, arm_spec(parser.parse_args(words))))
         except ResultsError as error:
             raise ResultsError(f"{path.name}:{number}: {error}") from None
-        planned.append(PlannedArm(number, args.env, args.arm, args.seeds, args.steps, args.jobs,
-                                  tuple(args.levers)))  # fmt: skip
     if not planned:
         raise ResultsError(f"the plan {path} names no arm")
     return planned
+
+
+def arm_spec(args: argparse.Namespace) -> ArmSpec:
+    """The arm that `add_arm_arguments`' parsed arguments name."""
+    steps = args.steps or env_budget(args.env)
+    return ArmSpec(args.env, args.arm, args.seeds, steps, args.jobs, tuple(args.levers))

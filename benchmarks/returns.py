@@ -61,12 +61,11 @@ from benchmarks.arms import (  # noqa: E402
     RUNS,
     ResultsError,
     check_levers,
-    env_budget,
     expected_settings,
     parse_arm_name,
     run_settings,
 )
-from benchmarks.plan import PLAN, add_arm_arguments  # noqa: E402
+from benchmarks.plan import PLAN, add_arm_arguments, arm_spec  # noqa: E402
 from benchmarks.references import (  # noqa: E402
     REFERENCES,
     SOURCES,
@@ -261,8 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            steps = args.steps or env_budget(args.env)
-            train(args.env, args.arm, args.seeds, steps, args.jobs, args.runs, args.levers)
+            train(arm_spec(args), args.runs)
             return 0
         if args.command == "plan":
             plan(args.file, args.runs, args.list)

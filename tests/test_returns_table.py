@@ -236,7 +236,8 @@ def test_the_arm_dir_reaches_hydra_as_it_is(name: str, tmp_path: Path) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     directory = tmp_path / name
-    command = arm_training.ours_command("Hopper-v5", 6, 100, 2, ["agent.n_step=3"], directory)
+    spec = arms.ArmSpec("Hopper-v5", "ours", seeds=6, steps=100, jobs=2)
+    command = arm_training.ours_command(spec, ["agent.n_step=3"], directory)
     parsed = OverridesParser.create().parse_overrides(command[command.index("-m") + 1 :])
     values = {override.key_or_group: override.value() for override in parsed}
     assert values["hydra.sweep.dir"] == str(directory)
@@ -290,9 +291,9 @@ def test_the_plan_names_every_arm_of_the_page() -> None:
     """Every arm of the plan reads, and each env of the plan has a published reference."""
     from benchmarks.plan import read_plan
 
-    planned = read_plan()
-    assert {p.env for p in planned} <= set(references.REFERENCES)
-    assert len({(p.env, p.arm, p.steps, p.levers) for p in planned}) == len(planned)  # no twice
+    specs = [spec for _, spec in read_plan()]
+    assert {spec.env for spec in specs} <= set(references.REFERENCES)
+    assert len({(s.env, s.arm, s.steps, s.levers) for s in specs}) == len(specs)  # none twice
 
 
 def test_parity_pairs_ours_and_sb3_at_equal_settings_only() -> None:
