@@ -32,8 +32,13 @@ from envs import EnvError  # noqa: E402
 from runner.config_store import register_configs  # noqa: E402
 from runner.errors import ConfigError, RefusedJob  # noqa: E402
 from runner.hydra_errors import job_started, one_line, run_cli  # noqa: E402
-from runner.launchers import sweep_job_settings  # noqa: E402
-from runner.process import exit_status, install_sigterm_handler, plain_warnings  # noqa: E402
+from runner.launchers import job_of_worker_pool, sweep_job_settings  # noqa: E402
+from runner.process import (  # noqa: E402
+    EndWithParent,
+    exit_status,
+    install_sigterm_handler,
+    plain_warnings,
+)
 from runner.run_dir import remove_if_unused, save_hydra_files  # noqa: E402
 from runner.training import run_training  # noqa: E402
 
@@ -55,6 +60,14 @@ def bad_input(message: str, run_dir: Path) -> NoReturn:
 def main(dict_cfg: DictConfig) -> float:
     # Hydra composed the config: its own error report applies from here
     job_started(multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
+    if not job_of_worker_pool():
+        return train(dict_cfg)
+    with EndWithParent():  # a joblib job ends with its sweep's process
+        return train(dict_cfg)
+
+
+def train(dict_cfg: DictConfig) -> float:
+    """One run (or a sweep's job) from its composed config; its final recent eval return."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     plain_warnings()
     install_sigterm_handler()

@@ -10,6 +10,7 @@ against 310-520 with one thread each (the OpenMP threads of one job spin while t
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -62,6 +63,18 @@ def thread_share(launcher: dict[str, Any], cores: int) -> int | None:
         remote = (launcher.get("ray") or {}).get("remote") or {}
         return int(remote.get("num_cpus") or 1)
     return None  # the basic launcher: one job at a time
+
+
+def job_of_worker_pool() -> bool:
+    """Whether this job runs in a worker of the sweep process's own pool (joblib's), which
+    should end with that process (runner.process.EndWithParent); submitit's and Ray's jobs
+    belong to their schedulers, and the basic launcher's run in the sweep process itself."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return False
+    # joblib runs n_jobs=1 in the sweep process itself: no worker, nothing to end with
+    in_worker = multiprocessing.parent_process() is not None
+    return in_worker and OmegaConf.select(hydra_cfg.launcher, "_target_") == JOBLIB
 
 
 def override_tags(overrides: list[str]) -> list[str]:

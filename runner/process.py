@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import threading
 import warnings
 from typing import Any
@@ -78,6 +79,42 @@ class StopAtStepEnd:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.previous[signum](signum, frame)
+
+
+class EndWithParent:
+    """Within it, this process stops as on SIGTERM when the process that started it is gone,
+    and once that stop is handled, exits at once.
+
+    For a joblib sweep's job: its worker process belongs to the sweep's process, and killed or
+    crashed, that process no longer collects results, while its workers would train on
+    unattended into run dirs that a relaunched sweep resumes. The job saves its checkpoint as
+    on the sweep's own Ctrl-C; its worker then exits instead of waiting for tasks from a sweep
+    that is gone (loky's workers do not notice it). Polls the parent pid once a second."""
+
+    def __init__(self, poll_seconds: float = 1.0) -> None:
+        self.parent = os.getppid()
+        self.poll_seconds = poll_seconds
+        self.orphaned = False
+        self._done = threading.Event()
+
+    def __enter__(self) -> EndWithParent:
+        threading.Thread(target=self._watch, name="end-with-parent", daemon=True).start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._done.wait(self.poll_seconds):
+            if os.getppid() != self.parent:
+                self.orphaned = True
+                os.kill(os.getpid(), signal.SIGTERM)  # the main thread saves and unwinds
+                return
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> None:
+        self._done.set()
+        if self.orphaned:
+            code = exc.code if isinstance(exc, SystemExit) else 128 + signal.SIGTERM
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code if isinstance(code, int) else 1)
 
 
 def exit_status(interrupt: KeyboardInterrupt) -> int:

@@ -292,3 +292,45 @@ class _NullLogger:
 
     def model(self, *args: Any) -> None:
         pass
+
+
+def children(pid: int, command_part: str) -> list[int]:
+    """The processes whose parent is `pid` and whose command line has `command_part` (/proc)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            command = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # after the (name), state then ppid
+        if parent == pid and command_part in command:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the sweep's workers in /proc")
+def test_joblib_jobs_end_with_their_sweep_process(tmp_path: Path) -> None:
+    """The sweep process killed outright (SIGKILL: no handler of its own runs) mid-training:
+    its joblib workers notice, save their jobs' checkpoints as on Ctrl-C and exit, instead of
+    training on unattended into dirs that a relaunched sweep would resume."""
+    sweep_dir = tmp_path / "orphans"
+    overrides = ("hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
+                 "resume=auto", "total_steps=100000", "log_every=100")  # fmt: skip
+    process = sweep(sweep_dir, *overrides)
+    run_dirs = [sweep_dir / f"{job}_Pendulum-v1_seed{job}" for job in (0, 1)]
+    deadline = time.monotonic() + 120
+    while min(last_step(d) for d in run_dirs) < 500:  # both jobs are training
+        assert process.poll() is None and time.monotonic() < deadline, "the jobs never trained"
+        time.sleep(0.1)
+    workers = children(process.pid, "loky")  # the two workers and loky's resource tracker
+    assert len(workers) >= 2
+    process.kill()
+    _, stderr = process.communicate(timeout=60)  # each worker closed the pipe it inherited
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):
+        assert time.monotonic() < deadline, "a worker of the killed sweep lives on"
+        time.sleep(0.1)
+    for run_dir in run_dirs:
+        assert f"checkpoint: {run_dir / 'checkpoint.pt'}" in stderr, stderr[-2000:]
+        assert 500 <= last_step(run_dir) < 100000
