@@ -48,10 +48,10 @@ def test_env_budget_is_the_env_files() -> None:
 
 
 def test_the_mujoco_files_train_at_tianshous_settings_and_their_paper_arm_at_the_zoos() -> None:
-    composed = arms.compose("Walker2d-v5")["agent"]
+    composed = arms.compose("Ant-v5")["agent"]
     assert (composed["actor_lr"], composed["critic_lr"]) == (1e-3, 1e-3)
     assert (composed["learn_alpha"], composed["init_alpha"]) == (False, 0.2)
-    assert sorted(arms.paper_overrides("Walker2d-v5")) == [
+    assert sorted(arms.paper_overrides("Ant-v5")) == [
         "agent.actor_lr=0.0003", "agent.critic_lr=0.0003", "agent.init_alpha=1.0",
         "agent.learn_alpha=true",
     ]  # fmt: skip
@@ -64,7 +64,7 @@ def test_a_setting_made_inert_does_not_tell_runs_apart() -> None:
     """Without quantile critics the number dropped is never read: plain runs trained with the
     default stay the plain arm of an env file that turns TQC on with another number."""
     plain = arms.expected_settings("Hopper-v5", 1000, "ours", ["agent.critic_quantiles=0"])
-    run = arms.run_settings(arms.compose("Walker2d-v5", ["total_steps=1000"]))
+    run = arms.run_settings(arms.compose("Ant-v5", ["total_steps=1000"]))
     run["env.id"] = "Hopper-v5"
     assert arms.setting_differences(run, plain) == []
     tqc = arms.expected_settings("Hopper-v5", 1000, "ours")
