@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -79,6 +81,27 @@ class StopAtStepEnd:
         if signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.previous[signum](signum, frame)
+
+
+@contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM are ignored inside: for writing the checkpoint of a run that is
+    stopping already, which a second signal (a launcher and a user both sending one, `pkill`
+    matching every process of a sweep) would otherwise cut short, losing everything since the
+    last periodic checkpoint, and a population's members with it. A write that hangs (a stalled
+    disk) then needs SIGKILL. Signals can be set only in the main thread; elsewhere, as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _STOPPING}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 
 class EndWithParent:

@@ -29,7 +29,7 @@ from envs import env_spaces
 from runner.build import check_population_memory, choose_device
 from runner.errors import memory_error
 from runner.member import MemberRun, crossed
-from runner.process import StopAtStepEnd
+from runner.process import StopAtStepEnd, signals_ignored
 from runner.reports import population_summary
 from runner.resume import AUTO, carry_best_model, finished_summary, resume_sources
 from runner.run_dir import POPULATION_SUMMARY, member_config, member_dir, refuse_used_run_dir
@@ -145,8 +145,9 @@ class Trainer:
                     member.log_models()
         except BaseException as error:  # Ctrl-C or a crash: keep what was learned, then re-raise
             bar.close()
-            for member in self.members:
-                member.save_on_the_way_out(error)
+            with signals_ignored():  # the run is stopping: let nothing cut its saves short
+                for member in self.members:
+                    member.save_on_the_way_out(error)
             raise
         rate = (progress.step - start_step) / wall_time
         return [
