@@ -43,12 +43,12 @@ def chosen_minimum(subset: int, critics: int, draws: int) -> list[float]:
     return [count / draws for count in counts]
 
 
-@pytest.mark.parametrize("subset", [1, 2, 4, 5])
+@pytest.mark.parametrize("subset", [1, 2, 5])
 def test_the_targets_critics_are_a_uniform_random_subset(subset: int) -> None:
     """The lowest of M critics drawn from N without replacement is critic i with probability
     C(N-1-i, M-1) / C(N, M): 0 for the M-1 highest, which a min over fewer or over repeated
     critics would not give, and always critic 0 when M = N."""
-    critics, draws = 5, 3000
+    critics, draws = 5, 1500
     frequencies = chosen_minimum(subset, critics, draws)
     expected = [math.comb(critics - 1 - i, subset - 1) / math.comb(critics, subset)
                 for i in range(critics)]  # fmt: skip
