@@ -186,3 +186,12 @@ def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
         signal.signal(signal.SIGTERM, sigterm)
         warnings.formatwarning = formatwarning
     return code, err.getvalue()
+
+
+def last_step(run_dir: Path) -> int:
+    """The last step a run logged to its metrics.jsonl (0 before its first line)."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return 0
+    return max((json.loads(line)["step"] for line in lines if line.endswith("}")), default=0)

@@ -3,7 +3,6 @@ signal cannot cut that checkpoint short; a joblib sweep's jobs end with the swee
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sac_test_support import REPO, TINY
+from sac_test_support import REPO, TINY, last_step
 
 from agents.checkpoint import load_checkpoint
 
@@ -88,14 +87,6 @@ def children(pid: int, command_part: str) -> list[int]:
         if parent == pid and command_part in command:
             found.append(int(proc.name))
     return found
-
-
-def last_step(run_dir: Path) -> int:
-    try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return 0
-    return max((json.loads(line)["step"] for line in lines if line.endswith("}")), default=0)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the sweep's workers in /proc")

@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 from omegaconf import OmegaConf
-from sac_test_support import REPO, TINY, one_torch_thread, read_wandb_records, tiny_config
+from sac_test_support import (
+    REPO,
+    TINY,
+    last_step,
+    one_torch_thread,
+    read_wandb_records,
+    tiny_config,
+)
 
 from agents import SACConfig
 from runner.errors import ConfigError
@@ -136,14 +143,6 @@ def submitit_task_pids(sweep_dir: Path) -> list[int]:
         if "submitit.core._submit" in command and str(sweep_dir) in command:
             pids.append(int(proc.name))
     return pids
-
-
-def last_step(run_dir: Path) -> int:
-    try:
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    except OSError:
-        return 0
-    return max((json.loads(line)["step"] for line in lines if line.endswith("}")), default=0)
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the job's process in /proc")
