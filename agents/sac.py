@@ -264,23 +264,19 @@ class SACAgent:
     def _autograd_update(self, batch: Batch, update_actor: bool) -> Metrics:
         """The update through the loss functions above and loss.backward(): the reference."""
         cfg, alpha = self.config, self.alpha
-        nets = (self.actor, self.critic, self.critic_target)
+        nets, gamma = (self.actor, self.critic, self.critic_target), cfg.target_discount
         if cfg.critic_quantiles:
-            loss, metrics = truncated_quantile_loss(
-                *nets, batch, alpha, cfg.target_discount, cfg.kept_atoms
-            )
+            loss, metrics = truncated_quantile_loss(*nets, batch, alpha, gamma, cfg.kept_atoms)
         else:
-            loss, metrics = critic_loss(
-                *nets, batch, alpha, cfg.target_discount, cfg.target_subset_size
-            )
+            loss, metrics = critic_loss(*nets, batch, alpha, gamma, cfg.target_subset_size)
         self.critic_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.critic_optimizer.step()
         if update_actor:
             self.critic.requires_grad_(False)  # no critic weight gradients in the actor step
-            redq = bool(cfg.target_subset_size)
+            redq = cfg.target_subset is not None  # the actor on the ensemble's mean
             loss, actor_metrics, log_prob = actor_loss(
-                self.actor, self.critic, batch.obs, alpha, ensemble_mean=redq
+                self.actor, self.critic, batch.obs, alpha, redq
             )
             self.actor_optimizer.zero_grad(set_to_none=True)
             loss.backward()
