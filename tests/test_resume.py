@@ -4,6 +4,7 @@ episodes are seeded apart from the first run's and eval's; what cannot be resume
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,21 @@ from configs.schema import EvalConfig
 from runner.resume import reset_seed
 
 
-def test_resume_continues_from_saved_step(tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
-    run_train(first, *TINY)
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One finished TINY run (300 steps, checkpoint and best.pt), trained once for the module:
+    tests that change its files or resume it in place take a copy (`copy_of`)."""
+    run_dir = tmp_path_factory.mktemp("resume") / "first"
+    run_train(run_dir, *TINY)
+    return run_dir
+
+
+def copy_of(run_dir: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run_dir, tmp_path / run_dir.name))
+
+
+def test_resume_continues_from_saved_step(tiny_run: Path, tmp_path: Path) -> None:
+    first, second = copy_of(tiny_run, tmp_path), tmp_path / "second"
     saved = load_checkpoint(first)
     result = run_train(second, *TINY, f"resume={first}", "total_steps=500")
     assert "at step 300" in result.stderr
@@ -85,11 +98,10 @@ def test_resumed_dm_control_envs_accept_the_reset_seed() -> None:
         envs.close()
 
 
-def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tmp_path: Path) -> None:
+def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
     """After a hard kill best.pt can hold a better eval than checkpoint.pt knows of; the resumed
     run took the checkpoint's figure, and its next (worse) eval replaced the best model."""
-    first = tmp_path / "first"
-    run_train(first, *TINY)
+    first = copy_of(tiny_run, tmp_path)
     best = load_checkpoint(first / "best.pt")
     # As a SIGKILL leaves it: best.pt saved after the last checkpoint, at a better eval.
     payload = {k: v for k, v in best.items() if k not in ("format", "version")}
@@ -102,10 +114,9 @@ def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tmp_path: Path) -> 
     assert (second / "best.pt").read_bytes() == before  # carried over, not replaced
 
 
-def test_resume_ignores_another_envs_best_model_beside_the_checkpoint(tmp_path: Path) -> None:
+def test_resume_ignores_another_envs_best_model_beside_the_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
     """resume=<checkpoint file> in a folder whose best.pt is another env's: not that run's best."""
-    first = tmp_path / "first"
-    run_train(first, *TINY)
+    first = copy_of(tiny_run, tmp_path)
     best = load_checkpoint(first / "best.pt")
     payload = {k: v for k, v in best.items() if k not in ("format", "version")}
     other = {**payload["config"], "env": {**payload["config"]["env"], "id": "InvertedPendulum-v5"}}
@@ -131,9 +142,8 @@ def test_resumed_run_keeps_the_best_model_so_far(tmp_path: Path) -> None:
     assert load_checkpoint(second)["best_eval_step"] == 100
 
 
-def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
-    first = tmp_path / "first"
-    run_train(first, *TINY)
+def test_resume_with_checkpoint_of_other_env_fails(tiny_run: Path, tmp_path: Path) -> None:
+    first = tiny_run
     result = run_train(
         tmp_path / "second",
         *TINY,
@@ -146,18 +156,16 @@ def test_resume_with_checkpoint_of_other_env_fails(tmp_path: Path) -> None:
     assert "add env=Pendulum-v1 " in result.stderr  # its config file, not a bare env.id=
 
 
-def test_resume_needs_a_replay_buffer(tmp_path: Path) -> None:
-    first = tmp_path / "first"
-    run_train(first, *TINY)
+def test_resume_needs_a_replay_buffer(tiny_run: Path, tmp_path: Path) -> None:
+    first = tiny_run
     result = run_train(tmp_path / "second", *TINY, f"resume={first / 'best.pt'}", check=False)
     assert result.returncode != 0
     assert "holds no replay buffer" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_resume_with_other_network_sizes_fails_cleanly(tmp_path: Path) -> None:
-    first = tmp_path / "first"
-    run_train(first, *TINY)
+def test_resume_with_other_network_sizes_fails_cleanly(tiny_run: Path, tmp_path: Path) -> None:
+    first = tiny_run
     result = run_train(
         tmp_path / "second", *TINY, f"resume={first}", "agent.hidden_sizes=[16,16]", check=False
     )
