@@ -1,4 +1,4 @@
-"""What every test process shares: one CPU thread; and the learning tests collected first.
+"""What every test process shares: one CPU thread; the learning tests first; the schedule.
 
 The suite runs in two pytest-xdist workers on a 2-core machine. Each worker and every train.py,
 evaluate.py or benchmark it starts uses one torch (OpenMP) thread: processes whose threads
@@ -15,8 +15,20 @@ os.environ["OMP_NUM_THREADS"] = "1"
 import pytest  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups off the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The `slow` learning tests (minutes each) first, so that a plain run (`-n 0`) reports them
-    early. xdist's file scheduling does not follow this order: on 2 workers the MountainCar
-    test still often ends the run alone."""
+    """The `slow` learning tests (minutes each) first; and the tests of a file that builds a
+    module fixture (a trained run, say) kept on one xdist worker, so it is built once.
+
+    The suite is scheduled test by test (`--dist loadgroup`): scheduled file by file, the
+    2-test learning file went last (xdist hands out the files with most tests first) and its
+    MountainCar test ended the run alone for two minutes. Test by test, both workers stay busy
+    to the end. A file's module fixtures are found here rather than marked by hand, so a new
+    one cannot be built twice unnoticed."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        fixtures = getattr(item, "_fixtureinfo", None)
+        defs = fixtures.name2fixturedefs.values() if fixtures else ()
+        if any(d.scope != "function" and d.baseid == module for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(module))
