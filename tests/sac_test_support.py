@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -163,21 +164,30 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
-    """train.py's own entry point, in this process (hundreds of subprocesses would not fit).
-    Hydra's logging setup is left out (its handlers would keep this test's stderr), and what
-    main sets for the process (the SIGTERM handler, the warning format) is put back."""
-    from runner.hydra_errors import run_cli  # here: the rest of this module needs no runner
+    """train.py's own entry point, in this process (hundreds of subprocesses would not fit)."""
+    code, _, stderr = cli_in_process("train", f"hydra.run.dir={run_dir}", *overrides)
+    return code, stderr
 
-    argv, err = sys.argv, io.StringIO()
+
+def cli_in_process(script: str, *overrides: str, cwd: Path = REPO) -> tuple[int, str, str]:
+    """`python <script>.py <overrides>` from `cwd` through the script's own entry point
+    (its `__main__` block), in this process: exit code, stdout, stderr. It spares a test the ~5 s an
+    interpreter takes to import torch; the tests of what only a real process shows (signals,
+    exit on a broken install) run the command itself. Hydra's logging setup is left out (its
+    handlers would keep this test's streams), and what main sets for the process (the SIGTERM
+    handler, the warning format) is put back."""
+    path = str(REPO / f"{script}.py")
+    argv, out, err = sys.argv, io.StringIO(), io.StringIO()
     sigterm, formatwarning = signal.getsignal(signal.SIGTERM), warnings.formatwarning
-    sys.argv = ["train.py", f"hydra.run.dir={run_dir}", "hydra/job_logging=none",
-                "hydra/hydra_logging=none", *overrides]  # fmt: skip
+    sys.argv = [path, "hydra/job_logging=none", "hydra/hydra_logging=none", *overrides]
     try:
-        with contextlib.redirect_stderr(err), contextlib.chdir(REPO):
-            import train
-
+        with (
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+            contextlib.chdir(cwd),
+        ):
             try:
-                run_cli(train.main)
+                runpy.run_path(path, run_name="__main__")  # as `python <script>.py` does
                 code = 0
             except SystemExit as error:
                 code = error.code if isinstance(error.code, int) else 1
@@ -185,7 +195,7 @@ def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
         sys.argv = argv
         signal.signal(signal.SIGTERM, sigterm)
         warnings.formatwarning = formatwarning
-    return code, err.getvalue()
+    return code, out.getvalue(), err.getvalue()
 
 
 def last_step(run_dir: Path) -> int:

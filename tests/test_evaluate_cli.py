@@ -15,7 +15,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from sac_test_support import REPO, TINY, one_torch_thread, read_wandb_records, wandb_summary
+from sac_test_support import (
+    REPO,
+    TINY,
+    cli_in_process,
+    one_torch_thread,
+    read_wandb_records,
+    wandb_summary,
+)
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -234,15 +241,15 @@ def bad_files(run_dir: Path, tmp_path: Path) -> dict[str, str]:
 def test_bad_input_one_error_line(
     bad_files: dict[str, str], tmp_path: Path, overrides: list[str], message: str
 ) -> None:
-    out = tmp_path / "out" / "report.json"
-    result = run_eval(
-        tmp_path / "cwd", *[o.format(**bad_files) for o in overrides], f"output={out}"
-    )
-    assert result.returncode == 2, result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1, result.stderr
+    out, cwd = tmp_path / "out" / "report.json", tmp_path / "cwd"
+    cwd.mkdir()
+    given = [o.format(**bad_files) for o in overrides]
+    code, _, stderr = cli_in_process("evaluate", *given, f"output={out}", cwd=cwd)
+    assert code == 2, stderr
+    error_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1, stderr
     assert message.format(**bad_files) in error_lines[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
     assert not out.parent.exists()  # nothing half-written
     assert list((tmp_path / "cwd").iterdir()) == []
 
@@ -261,13 +268,14 @@ def test_unusable_seed_or_output_fails_before_the_rollout(
 ) -> None:
     (tmp_path / "a_file").write_text("kept")
     given = [o.format(tmp=tmp_path) for o in overrides]
-    result = run_eval(tmp_path / "cwd", f"checkpoint={run_dir}", "episodes=200", *given)
-    assert result.returncode == 2, result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    code, stdout, stderr = cli_in_process("evaluate", f"checkpoint={run_dir}", "episodes=200",
+                                          *given, cwd=tmp_path)  # fmt: skip
+    assert code == 2, stderr
+    error_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and message.format(tmp=tmp_path) in error_lines[0]
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in stderr
     assert (tmp_path / "a_file").read_text() == "kept"
-    assert "report:" not in result.stdout  # no rollout ran, no report was written
+    assert "report:" not in stdout  # no rollout ran, no report was written
 
 
 @pytest.mark.parametrize(

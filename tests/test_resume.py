@@ -98,7 +98,9 @@ def test_resumed_dm_control_envs_accept_the_reset_seed() -> None:
         envs.close()
 
 
-def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
+def test_resume_keeps_a_best_model_newer_than_the_checkpoint(
+    tiny_run: Path, tmp_path: Path
+) -> None:
     """After a hard kill best.pt can hold a better eval than checkpoint.pt knows of; the resumed
     run took the checkpoint's figure, and its next (worse) eval replaced the best model."""
     first = copy_of(tiny_run, tmp_path)
@@ -114,7 +116,9 @@ def test_resume_keeps_a_best_model_newer_than_the_checkpoint(tiny_run: Path, tmp
     assert (second / "best.pt").read_bytes() == before  # carried over, not replaced
 
 
-def test_resume_ignores_another_envs_best_model_beside_the_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
+def test_resume_ignores_another_envs_best_model_beside_the_checkpoint(
+    tiny_run: Path, tmp_path: Path
+) -> None:
     """resume=<checkpoint file> in a folder whose best.pt is another env's: not that run's best."""
     first = copy_of(tiny_run, tmp_path)
     best = load_checkpoint(first / "best.pt")
