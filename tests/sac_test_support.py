@@ -169,6 +169,13 @@ def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
     return code, stderr
 
 
+def refused_run(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """run_train's result for a run that train.py refuses before it trains, from its entry point
+    in this process: the refusal is the same, without the seconds of a new interpreter."""
+    code, stdout, stderr = cli_in_process("train", f"hydra.run.dir={run_dir}", *overrides)
+    return subprocess.CompletedProcess(["train.py", *overrides], code, stdout, stderr)
+
+
 def cli_in_process(script: str, *overrides: str, cwd: Path = REPO) -> tuple[int, str, str]:
     """`python <script>.py <overrides>` from `cwd` through the script's own entry point
     (its `__main__` block), in this process: exit code, stdout, stderr. It spares a test the ~5 s an

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sac_test_support import TINY, run_train, tiny_config
+from sac_test_support import TINY, refused_run, run_train, tiny_config
 
 from agents.checkpoint import CheckpointError, load_checkpoint
 from configs.schema import CheckpointConfig
@@ -44,7 +44,7 @@ def test_checkpoint_without_buffer_is_small_and_not_resumable(tmp_path: Path) ->
     run_train(without, *TINY, "checkpoint.save_buffer=false")
     assert load_checkpoint(without)["buffer"] is None
     assert load_checkpoint(with_buffer)["buffer"]["size"] == 299  # step 201 only resets
-    result = run_train(tmp_path / "resumed", *TINY, f"resume={without}", check=False)
+    result = refused_run(tmp_path / "resumed", *TINY, f"resume={without}")
     assert result.returncode != 0 and "holds no replay buffer" in result.stderr
 
 
@@ -147,7 +147,7 @@ def test_every_unreadable_file_is_one_checkpoint_error(tmp_path: Path) -> None:
 def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
-    result = run_train(tmp_path / "run", *TINY, f"resume={bad}", check=False)
+    result = refused_run(tmp_path / "run", *TINY, f"resume={bad}")
     assert result.returncode != 0
     assert "is corrupt or not a checkpoint" in result.stderr
     assert "Traceback" not in result.stderr

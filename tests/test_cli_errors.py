@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sac_test_support import REPO, TINY, run_train, tiny_config, train_main_in_process
+from sac_test_support import REPO, TINY, refused_run, run_train, tiny_config, train_main_in_process
 
 from agents import SACConfig
 from agents.checkpoint import load_checkpoint
@@ -187,7 +187,7 @@ def test_env_that_returns_nan_at_once_is_refused_before_the_run(tmp_path: Path) 
     before = [path.read_bytes() for path in kept]
     for extra in ([], [f"resume={run_dir}", "total_steps=400"]):
         where = tmp_path / "fresh" if not extra else run_dir
-        result = run_train(where, *TINY, "+env.kwargs.g=nan", *extra, check=False)
+        result = refused_run(where, *TINY, "+env.kwargs.g=nan", *extra)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert len(error_lines) == 1, result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from optional_extras import require_extra
-from sac_test_support import TINY, run_train
+from sac_test_support import TINY, refused_run, run_train
 
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from configs.schema import EvalConfig
@@ -45,7 +45,7 @@ def test_resume_continues_from_saved_step(tiny_run: Path, tmp_path: Path) -> Non
     # In place, at its own total_steps, a finished run has nothing left to do: refused, where
     # it used to rerun the final eval and overwrite the summary's timings with ~0.
     summary_before = (first / "summary.json").read_bytes()
-    again = run_train(first, *TINY, f"resume={first}", check=False)
+    again = refused_run(first, *TINY, f"resume={first}")
     assert again.returncode == 2
     assert again.stderr.rstrip().splitlines()[-1] == (
         f"error: {first} already finished at step 300 (summary.json); "
@@ -148,12 +148,8 @@ def test_resumed_run_keeps_the_best_model_so_far(tmp_path: Path) -> None:
 
 def test_resume_with_checkpoint_of_other_env_fails(tiny_run: Path, tmp_path: Path) -> None:
     first = tiny_run
-    result = run_train(
-        tmp_path / "second",
-        *TINY,
-        f"resume={first}",
-        "env.id=MountainCarContinuous-v0",
-        check=False,
+    result = refused_run(
+        tmp_path / "second", *TINY, f"resume={first}", "env.id=MountainCarContinuous-v0"
     )
     assert result.returncode != 0
     assert "checkpoint is for env Pendulum-v1" in result.stderr
@@ -162,7 +158,7 @@ def test_resume_with_checkpoint_of_other_env_fails(tiny_run: Path, tmp_path: Pat
 
 def test_resume_needs_a_replay_buffer(tiny_run: Path, tmp_path: Path) -> None:
     first = tiny_run
-    result = run_train(tmp_path / "second", *TINY, f"resume={first / 'best.pt'}", check=False)
+    result = refused_run(tmp_path / "second", *TINY, f"resume={first / 'best.pt'}")
     assert result.returncode != 0
     assert "holds no replay buffer" in result.stderr
     assert "Traceback" not in result.stderr
@@ -170,8 +166,8 @@ def test_resume_needs_a_replay_buffer(tiny_run: Path, tmp_path: Path) -> None:
 
 def test_resume_with_other_network_sizes_fails_cleanly(tiny_run: Path, tmp_path: Path) -> None:
     first = tiny_run
-    result = run_train(
-        tmp_path / "second", *TINY, f"resume={first}", "agent.hidden_sizes=[16,16]", check=False
+    result = refused_run(
+        tmp_path / "second", *TINY, f"resume={first}", "agent.hidden_sizes=[16,16]"
     )
     assert result.returncode != 0
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from sac_test_support import REPO, TINY, run_train
+from sac_test_support import REPO, TINY, refused_run, run_train
 
 from agents.checkpoint import load_checkpoint
 from runner.errors import ConfigError
@@ -35,10 +35,10 @@ def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
     before = [path.read_bytes() for path in kept]
     assert b"seed: 0" in before[2]  # train.py writes .hydra/ itself, after its checks
 
-    again = run_train(run_dir, *TINY, "seed=7", check=False)
+    again = refused_run(run_dir, *TINY, "seed=7")
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert f"error: {run_dir} already holds a run" in again.stderr
-    short = run_train(run_dir, *TINY, f"resume={run_dir}", "total_steps=200", check=False)
+    short = refused_run(run_dir, *TINY, f"resume={run_dir}", "total_steps=200")
     assert short.returncode == 2
     assert "checkpoint is at step 300, beyond total_steps=200" in short.stderr
     assert [path.read_bytes() for path in kept] == before
@@ -50,7 +50,7 @@ def test_run_dir_of_another_run_is_refused_and_kept(tmp_path: Path) -> None:
     (run_dir / "checkpoint.pt").unlink()
     kept = [run_dir / name for name in ("model.pt", "summary.json", "metrics.jsonl")]
     before = [path.read_bytes() for path in kept]
-    without = run_train(run_dir, *TINY, "seed=7", check=False)
+    without = refused_run(run_dir, *TINY, "seed=7")
     assert without.returncode == 2 and "Traceback" not in without.stderr
     assert "it has no checkpoint.pt to resume" in without.stderr
     assert [path.read_bytes() for path in kept] == before
