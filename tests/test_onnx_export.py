@@ -21,7 +21,7 @@ import pytest
 import torch
 from fake_envs import register_asymmetric_pendulum
 from optional_extras import require_extra
-from sac_test_support import REPO, TINY, one_torch_thread, run_train, tiny_config
+from sac_test_support import REPO, TINY, cli_in_process, one_torch_thread, run_train, tiny_config
 
 from agents import SACAgent
 from agents.checkpoint import load_checkpoint
@@ -235,13 +235,10 @@ def test_cli_refusals_are_one_line_and_exit_2(
     given = [o.format(tmp=tmp_path, run=normalized_run) for o in overrides]
     if not any(o.startswith("export_onnx=") for o in given):
         given.append(f"export_onnx={tmp_path}/out.onnx")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "evaluate.py"), *given],
-        cwd=tmp_path, env=CLI_ENV, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 2, result.stderr
-    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1 and "Traceback" not in result.stderr
+    code, _, stderr = cli_in_process("evaluate", *given, cwd=tmp_path)
+    assert code == 2, stderr
+    error_lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "Traceback" not in stderr
     assert message.format(tmp=tmp_path) in error_lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.pt", "kept.onnx"]
     assert (tmp_path / "kept.onnx").read_text() == "kept"

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 from optional_extras import require_extra
-from sac_test_support import TINY, run_train, tiny_config
+from sac_test_support import TINY, one_torch_thread, run_train, tiny_config, train_in_process
 
+from agents import SACConfig
 from agents.checkpoint import load_checkpoint
 from runner.tracking import RunLogger
 from runner.training import Trainer
@@ -68,16 +69,19 @@ def test_smoke_run_writes_summary_and_checkpoint(tmp_path: Path) -> None:
 def test_utd_counts_updates_over_all_envs(
     tmp_path: Path, num_envs: int, utd: str, updates: int
 ) -> None:
-    run_dir = tmp_path / "run"
-    run_train(run_dir, *TINY, f"num_envs={num_envs}", f"agent.utd={utd}")
-    assert json.loads((run_dir / "summary.json").read_text())["updates"] == updates
+    agent = SACConfig(hidden_sizes=[32, 32], batch_size=32, utd=float(utd))
+    with one_torch_thread():
+        summary = train_in_process(tiny_config(num_envs=num_envs, agent=agent), tmp_path / "run")
+    assert summary["updates"] == updates
 
 
 def test_actor_metrics_logged_when_the_logging_step_updates_critics_only(tmp_path: Path) -> None:
     """With actor_update_every=2 the update at steps 200 and 300 is a critic-only one; the
     actor, entropy and alpha charts were never logged at all."""
     run_dir = tmp_path / "run"
-    run_train(run_dir, *TINY, "agent.actor_update_every=2", "log_every=100")
+    agent = SACConfig(hidden_sizes=[32, 32], batch_size=32, actor_update_every=2)
+    with one_torch_thread():
+        train_in_process(tiny_config(agent=agent, log_every=100), run_dir)
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     train_lines = {line["step"]: line for line in lines if "time/updates" in line}
     assert sorted(train_lines) == [100, 200, 300]
