@@ -28,6 +28,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     for item in items:
         module = item.nodeid.split("::")[0]
+        # pytest has no public accessor for where an item's fixtures are defined; without
+        # this attribute the marks are skipped and such fixtures are only built once a worker
         fixtures = getattr(item, "_fixtureinfo", None)
         defs = fixtures.name2fixturedefs.values() if fixtures else ()
         if any(d.scope != "function" and d.baseid == module for chain in defs for d in chain):
