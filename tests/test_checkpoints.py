@@ -45,7 +45,7 @@ def test_checkpoint_without_buffer_is_small_and_not_resumable(tmp_path: Path) ->
     assert load_checkpoint(without)["buffer"] is None
     assert load_checkpoint(with_buffer)["buffer"]["size"] == 299  # step 201 only resets
     result = refused_run(tmp_path / "resumed", *TINY, f"resume={without}")
-    assert result.returncode != 0 and "holds no replay buffer" in result.stderr
+    assert result.returncode == 2 and "holds no replay buffer" in result.stderr
 
 
 def _eval_returns_by_step(run_dir: Path) -> dict[int, float]:
@@ -148,7 +148,7 @@ def test_corrupt_checkpoint_is_reported_and_kept(tmp_path: Path, content: bytes)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(content)
     result = refused_run(tmp_path / "run", *TINY, f"resume={bad}")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "is corrupt or not a checkpoint" in result.stderr
     assert "Traceback" not in result.stderr
     assert bad.read_bytes() == content

@@ -147,29 +147,29 @@ def test_resumed_run_keeps_the_best_model_so_far(tmp_path: Path) -> None:
 
 
 def test_resume_with_checkpoint_of_other_env_fails(tiny_run: Path, tmp_path: Path) -> None:
-    first = tiny_run
+    first = tiny_run  # read only: refused runs write nothing
     result = refused_run(
         tmp_path / "second", *TINY, f"resume={first}", "env.id=MountainCarContinuous-v0"
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "checkpoint is for env Pendulum-v1" in result.stderr
     assert "add env=Pendulum-v1 " in result.stderr  # its config file, not a bare env.id=
 
 
 def test_resume_needs_a_replay_buffer(tiny_run: Path, tmp_path: Path) -> None:
-    first = tiny_run
+    first = tiny_run  # read only: refused runs write nothing
     result = refused_run(tmp_path / "second", *TINY, f"resume={first / 'best.pt'}")
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert "holds no replay buffer" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_resume_with_other_network_sizes_fails_cleanly(tiny_run: Path, tmp_path: Path) -> None:
-    first = tiny_run
+    first = tiny_run  # read only: refused runs write nothing
     result = refused_run(
         tmp_path / "second", *TINY, f"resume={first}", "agent.hidden_sizes=[16,16]"
     )
-    assert result.returncode != 0
+    assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "cannot resume from" in error_lines[0]
     assert "Traceback" not in result.stderr
