@@ -83,6 +83,9 @@ class StopAtStepEnd:
         self.previous[signum](signum, frame)
 
 
+_STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def signals_ignored() -> Iterator[None]:
     """Ctrl-C and SIGTERM are ignored inside: for writing the checkpoint of a run that is
@@ -99,9 +102,6 @@ def signals_ignored() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-_STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 
 class EndWithParent:

@@ -164,9 +164,10 @@ def one_torch_thread() -> Iterator[None]:
 
 
 def train_main_in_process(run_dir: Path, *overrides: str) -> tuple[int, str]:
-    """train.py's own entry point, in this process (hundreds of subprocesses would not fit)."""
-    code, _, stderr = cli_in_process("train", f"hydra.run.dir={run_dir}", *overrides)
-    return code, stderr
+    """train.py's own entry point, in this process (hundreds of subprocesses would not fit):
+    its exit code and stderr."""
+    result = refused_run(run_dir, *overrides)
+    return result.returncode, result.stderr
 
 
 def refused_run(run_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
