@@ -1,7 +1,8 @@
 """Training one arm of the results page (benchmarks/returns.py `train`) or every arm of its plan
 (`plan`): what is refused before anything starts, the command that trains it (ours as a
-population per process, SB3 through benchmarks/sb3_runs.py), resuming an interrupted arm, and
-the provenance file that names the commit, machine and command behind it.
+population per process, SB3 through benchmarks/sb3_runs.py), resuming an interrupted arm, the
+provenance file that names the commit, machine and command behind it, and recording the arm
+in the repository once it has finished (benchmarks/arm_records.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from analysis import AggregateError
 from analysis.runs import RunLog, load_runs
+from benchmarks.arm_records import PROVENANCE, RECORDS, arm_key, record_arm, recorded_arms
 from benchmarks.arms import (
     REPO,
     ArmSpec,
@@ -29,8 +31,6 @@ from benchmarks.arms import (
 from benchmarks.perf.machine import code_commit, machine_info, machine_slug
 from benchmarks.plan import read_plan
 
-PROVENANCE = "provenance.json"
-
 
 def _run(command: list[str]) -> None:
     print("+ " + " ".join(command), flush=True)
@@ -38,11 +38,14 @@ def _run(command: list[str]) -> None:
         raise ResultsError(f"the command above failed: {command[1]} {command[-1]}")
 
 
-def train(spec: ArmSpec, root: Path | None = None) -> Path:
-    """Train the arm's seeds, resuming an interrupted one, into its arm dir."""
+def train(spec: ArmSpec, root: Path | None = None, records: Path = RECORDS) -> Path:
+    """Train the arm's seeds, resuming an interrupted one, into its arm dir, and record it."""
     directory, overrides = check_arm(spec, root)
     if finished_seeds(directory, spec) == spec.seeds:
+        record_arm(directory, records)  # a no-op where it is recorded already
         return directory
+    if recorded_seeds(spec, directory, records) == spec.seeds and not directory.exists():
+        return directory  # finished on another clone: its record is the arm
     directory.mkdir(parents=True, exist_ok=True)
     if spec.library == "ours":
         command = ours_command(spec, overrides, directory)
@@ -55,6 +58,8 @@ def train(spec: ArmSpec, root: Path | None = None) -> Path:
         ]  # fmt: skip
     _record_provenance(directory, command, spec.seeds, spec.jobs)
     _run(command)
+    if finished_seeds(directory, spec) == spec.seeds:
+        record_arm(directory, records)
     return directory
 
 
@@ -82,7 +87,19 @@ def finished_seeds(directory: Path, spec: ArmSpec) -> int:
     return sum(_sb3_finished(directory, spec.env, seed) for seed in range(spec.seeds))
 
 
-def plan(path: Path, root: Path | None, list_only: bool) -> None:
+def recorded_seeds(spec: ArmSpec, directory: Path, records: Path = RECORDS) -> int:
+    """How many of the arm's seeds its newest record holds finished at the arm's settings of
+    today (a record of settings since changed does not count: the arm trains again)."""
+    record = recorded_arms(records).get(arm_key(directory))
+    if record is None:
+        return 0
+    expected = expected_settings(spec.env, spec.steps, spec.arm, spec.levers)
+    runs = _arm_runs(record, spec)
+    matching = [run for run in runs if run.finished and run_settings(run.config) == expected]
+    return min(len(matching), spec.seeds)
+
+
+def plan(path: Path, root: Path | None, list_only: bool, records: Path = RECORDS) -> None:
     """Check every arm of the plan file, then train the unfinished ones in its order (or, with
     `list_only`, say where each stands)."""
     specs = []
@@ -95,13 +112,16 @@ def plan(path: Path, root: Path | None, list_only: bool) -> None:
         finished = finished_seeds(directory, spec)
         done = finished == spec.seeds
         state = "done" if done else f"{finished} of {spec.seeds} seeds finished"
+        if not done and not directory.exists():
+            done = recorded_seeds(spec, directory, records) == spec.seeds
+            state = "done (recorded)" if done else state
         if 0 < (reached := _evaluated_to(directory, spec)) < spec.steps:
             state += f", evaluated to {reached:,} of {spec.steps:,} steps"
         print(f"{where}: {directory.relative_to(directory.parents[2])}: {state}", flush=True)
         specs.append(spec)
     if not list_only:
         for spec in specs:
-            train(spec, root)
+            train(spec, root, records)
 
 
 def _evaluated_to(directory: Path, spec: ArmSpec) -> int:

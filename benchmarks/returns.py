@@ -29,18 +29,20 @@ command that started it, and any later commit that continued it; the table names
 arguments per arm), in its order, then writes the table; `plan --list` says where each stands
 (benchmarks/arm_training.py trains, benchmarks/plan.py reads the file).
 
-`table` reads every arm, leaves out (with a note) runs whose saved settings differ from what
-their arm means today, and writes the table between the markers of docs/results.md (the rest of
-the page is kept) and one figure of IQM curves per env family. An arm still short of its budget
-is marked "in progress". Never run by CI (hours); tests/test_returns_table.py runs it at toy
-size.
+A finished arm is recorded in the repository (benchmarks/arm_records.py: each run's config,
+summary and eval rows under benchmarks/results/<date>-<machine>/returns/), and the page is drawn
+from the records: commit them, and any clone draws the same page. `table` records what has
+finished, reads every arm (its newest record, else its arm dir under runs/ while it trains),
+leaves out (with a note) runs whose saved settings differ from what their arm means today, and
+writes the table between the markers of docs/results.md (the rest of the page is kept) and one
+figure of IQM curves per env family. An arm still short of its budget is marked "in progress".
+Never run by CI (hours); tests/test_returns_table.py runs it at toy size.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,7 +57,15 @@ from analysis.figures import curves_png  # noqa: E402
 from analysis.groups import group_runs  # noqa: E402
 from analysis.results import ConfigResult, config_results  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
-from benchmarks.arm_training import PROVENANCE, plan, train  # noqa: E402
+from benchmarks.arm_records import (  # noqa: E402
+    RECORDS,
+    arm_key,
+    is_finished,
+    read_provenance,
+    record_arm,
+    recorded_arms,
+)
+from benchmarks.arm_training import plan, train  # noqa: E402
 from benchmarks.arms import (  # noqa: E402
     ARMS,
     RUNS,
@@ -117,13 +127,37 @@ def _arm_result(
     return config_results([config], reps, seed=0)[0]
 
 
-def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], list[str]]:
-    """Every arm under root as a table row: its result, budget and provenance."""
-    root = root or RUNS
-    rows, notes = [], []
-    for directory in sorted(root.glob("*/steps*/*")):
+def arm_dirs(root: Path, records: Path = RECORDS) -> tuple[list[Path], list[str]]:
+    """The dir each arm is drawn from: its newest record, else its arm dir under root (an arm
+    still training). An arm training again beside its record is drawn from the record, with a
+    note."""
+    live = {arm_key(d): d for d in sorted(root.glob("*/steps*/*")) if d.is_dir()}
+    recorded = recorded_arms(records)
+    notes = [
+        f"{'/'.join(key)}: trained again under {root}, not finished: the row is its record "
+        f"in {recorded[key].parents[3].name}"
+        for key, directory in live.items()
+        if key in recorded and read_provenance(directory) != read_provenance(recorded[key])
+    ]
+    return [path for _, path in sorted({**live, **recorded}.items())], notes
+
+
+def record_finished(root: Path, records: Path = RECORDS) -> list[Path]:
+    """Record every finished arm under root not recorded yet (trained before `train` recorded
+    arms, or by a `train` that was stopped after the last seed)."""
+    finished = [d for d in sorted(root.glob("*/steps*/*")) if d.is_dir() and is_finished(d)]
+    return [record for d in finished if (record := record_arm(d, records)) is not None]
+
+
+def collect(
+    root: Path | None = None, reps: int = 2000, records: Path = RECORDS
+) -> tuple[list[dict], list[str]]:
+    """Every arm, recorded or under root, as a table row: its result, budget and provenance."""
+    directories, notes = arm_dirs(root or RUNS, records)
+    rows = []
+    for directory in directories:
         (arm, levers), steps_dir = parse_arm_name(directory.name), directory.parent.name
-        if arm not in ARMS or not directory.is_dir():
+        if arm not in ARMS:
             continue
         try:
             env = load_runs([directory], [])[0].env_id
@@ -134,8 +168,7 @@ def collect(root: Path | None = None, reps: int = 2000) -> tuple[list[dict], lis
         result = _arm_result(env, steps, directory, reps, notes)
         if result is None:
             continue
-        provenance_file = directory / PROVENANCE
-        provenance = json.loads(provenance_file.read_text()) if provenance_file.exists() else {}
+        provenance = read_provenance(directory)
         rows.append({"env": env, "steps": steps, "arm": arm, "levers": levers,
                      "result": result, "provenance": provenance})  # fmt: skip
     order = {env: i for i, env in enumerate(REFERENCES)}
@@ -253,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     table_parser = commands.add_parser("table", help="write the table and figures")
     for sub in (train_parser, plan_parser, table_parser):
         sub.add_argument("--runs", type=Path, default=RUNS, help="root of the arm dirs")
+        sub.add_argument(
+            "--records", type=Path, default=RECORDS,
+            help="where finished arms are recorded (benchmarks/results)",
+        )  # fmt: skip
     for sub in (plan_parser, table_parser):
         sub.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
         sub.add_argument("--output", type=Path, default=PAGE)
@@ -260,15 +297,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            train(arm_spec(args), args.runs)
+            train(arm_spec(args), args.runs, args.records)
             return 0
         if args.command == "plan":
-            plan(args.file, args.runs, args.list)
+            plan(args.file, args.runs, args.list, args.records)
             if args.list:
                 return 0
-        rows, notes = collect(args.runs, args.reps)
+        recorded = record_finished(args.runs, args.records)
+        rows, notes = collect(args.runs, args.reps, args.records)
         if not rows:
-            raise ResultsError(f"no finished arm under {args.runs}")
+            raise ResultsError(f"no arm under {args.runs} or {args.records}")
         table = render(rows, notes, args.reps)
         written = write_figures(rows, args.figures)
         write_table(table, args.output)
@@ -276,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(table)
-    for path in [*written, args.output]:
+    for path in [*recorded, *written, args.output]:
         print(f"wrote {path}")
     return 0
 

@@ -3,6 +3,7 @@ the results page kept), and real tiny runs of ours and SB3 through train and tab
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
 from dataclasses import asdict
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from agents.config import SACConfig
-from benchmarks import arm_training, arms, references, returns
+from benchmarks import arm_records, arm_training, arms, references, returns
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,22 +112,24 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     """Two seeds of ours (one population per process) and of SB3, 1200 steps of Pendulum with
     updates from step 1000, trained as a plan of two arms; the table has both rows and the
     figure, a second `train` finds nothing left to do, and a run trained with other settings is
-    left out with a note and refused by a further `train`."""
+    left out with a note and refused by a further `train`. Finished arms are recorded, and the
+    records alone (a fresh clone) draw the same table."""
     runs, page, figures = tmp_path / "runs", tmp_path / "results.md", tmp_path / "figures"
+    records = tmp_path / "records"
     page.write_text(f"# Results\n\n{returns.BEGIN}\n{returns.END}\n\nkept\n")
-    common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs)]
+    common = ["--seeds", "2", "--steps", "1200", "--runs", str(runs), "--records", str(records)]
     plan = tmp_path / "plan.txt"
     plan.write_text("# two arms\nPendulum-v1 --seeds 2 --steps 1200\n\n"
                     "Pendulum-v1 --seeds 2 --steps 1200 --arm sb3  # beside it\n")  # fmt: skip
-    listing = ["plan", str(plan), "--list", "--runs", str(runs)]
+    listing = ["plan", str(plan), "--list", "--runs", str(runs), "--records", str(records)]
     assert returns.main(listing) == 0
     assert capsys.readouterr().out.splitlines() == [
         "plan.txt:2: Pendulum-v1/steps1200/ours: 0 of 2 seeds finished",
         "plan.txt:4: Pendulum-v1/steps1200/sb3: 0 of 2 seeds finished",
     ]
-    assert not runs.exists()  # listing trains and writes nothing
+    assert not runs.exists() and not records.exists()  # listing trains and writes nothing
     outputs = ["--output", str(page), "--figures", str(figures), "--reps", "50"]
-    assert returns.main(["plan", str(plan), "--runs", str(runs), *outputs]) == 0
+    assert returns.main(["plan", str(plan), *listing[3:], *outputs]) == 0
     assert returns.main(listing) == 0
     assert capsys.readouterr().out.splitlines()[-2:] == [
         "plan.txt:2: Pendulum-v1/steps1200/ours: done",
@@ -147,7 +150,7 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     ours = arms.arm_dir("Pendulum-v1", 1200, "ours", runs)
     summaries = sorted(ours.rglob("summary.json"))
     assert len(summaries) == 2
-    provenance = json.loads((ours / returns.PROVENANCE).read_text())
+    provenance = json.loads((ours / arm_records.PROVENANCE).read_text())
     assert (
         provenance["commit"] and provenance["machine"] and "population=1" in provenance["command"]
     )
@@ -155,19 +158,45 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert returns.main(["train", "Pendulum-v1", "--arm", "sb3", *common]) == 0  # all there
     assert returns.main(["train", "Pendulum-v1", *common]) == 0  # resume=auto: nothing to do
     assert [p.stat().st_mtime for p in summaries] == before
-    assert json.loads((ours / returns.PROVENANCE).read_text()) == provenance  # nothing re-run
+    assert json.loads((ours / arm_records.PROVENANCE).read_text()) == provenance  # nothing re-run
     resumed = dict(provenance, commit="0000000")  # as if the arm had started at another commit
-    (ours / returns.PROVENANCE).write_text(json.dumps(resumed))
+    (ours / arm_records.PROVENANCE).write_text(json.dumps(resumed))
     arm_training._record_provenance(ours, ["python", "train.py"], 2, 2)
-    continued = json.loads((ours / returns.PROVENANCE).read_text())
+    continued = json.loads((ours / arm_records.PROVENANCE).read_text())
     assert continued["commit"] == f"0000000 + {provenance['commit']}"
     assert continued["command"] == provenance["command"]  # how the arm started
     # continuing with another split would put other populations in the process dirs
     assert returns.main(["train", "Pendulum-v1", *common[2:], "--seeds", "4"]) == 2
 
-    argv = ["table", "--runs", str(runs), "--output", str(page), "--figures", str(figures)]
+    argv = ["table", *listing[3:], "--output", str(page), "--figures", str(figures)]
     assert returns.main([*argv, "--reps", "50"]) == 0
     text = page.read_text()
+    clone = tmp_path / "clone"  # what a fresh clone has of the arms: their records alone
+    assert returns.main(["table", "--runs", str(clone), "--records", str(records),
+                         "--output", str(clone / "page.md"), "--figures", str(clone),
+                         "--reps", "50"]) == 0  # fmt: skip
+    section = text.split(returns.BEGIN)[1].split(returns.END)[0]
+    assert section in (clone / "page.md").read_text()
+    plan.write_text(
+        "Pendulum-v1 --seeds 2 --steps 1200\nPendulum-v1 --seeds 2 --steps 1200 --arm sb3\n"
+    )
+    assert returns.main(["plan", str(plan), "--list", "--runs", str(clone),
+                         "--records", str(records)]) == 0  # fmt: skip
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "plan.txt:1: Pendulum-v1/steps1200/ours: done (recorded)",
+        "plan.txt:2: Pendulum-v1/steps1200/sb3: done (recorded)",
+    ]
+    recorded_files = [path for path in records.rglob("*") if path.is_file()]
+    assert {path.name for path in recorded_files} == {
+        "provenance.json",
+        "summary.json",
+        "config.yaml",
+        "metrics.jsonl",
+    }  # no weights, checkpoints or logs: what the page draws from, and small
+    for metrics in records.rglob("metrics.jsonl"):
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        assert rows and all("eval/return_mean" in row for row in rows)
+    assert returns.record_finished(runs, records) == []  # recorded once
     assert text.startswith("# Results\n\n" + returns.BEGIN) and text.endswith("\nkept\n")
     finals = [json.loads(p.read_text())["eval_return_mean"] for p in summaries]
     row = next(
@@ -193,8 +222,10 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     shutil.rmtree(ours.with_name("ours+agent.tau=0.05"))
 
     # a run whose saved settings no longer match its arm (an env file changed since) is left out
-    config = next(ours.rglob(".hydra/config.yaml"))
-    config.write_text(config.read_text().replace("tau: 0.02", "tau: 0.03"))
+    recorded = arm_records.recorded_arms(records)[arm_records.arm_key(ours)]
+    for tree in (ours, recorded):
+        config = next(tree.rglob(".hydra/config.yaml"))
+        config.write_text(config.read_text().replace("tau: 0.02", "tau: 0.03"))
     assert returns.main([*argv, "--reps", "50"]) == 0
     text = page.read_text()
     assert "1 of 2 runs left out" in text
@@ -202,7 +233,7 @@ def test_train_then_table_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert returns.main(["train", "Pendulum-v1", *common]) == 2  # not resumed into: refused
 
     # an arm short of its budget (interrupted, to be continued) says so
-    rows, _ = returns.collect(runs, reps=50)
+    rows, _ = returns.collect(runs, reps=50, records=records)
     row = dict(rows[0], steps=2400)
     table = returns.render([row], reps=50).splitlines()
     assert any(line.startswith("| Pendulum-v1 | in progress: 1,200 of 2,400 | ours")
@@ -307,3 +338,41 @@ def test_parity_pairs_ours_and_sb3_at_equal_settings_only() -> None:
     assert [(r["env"], r["arm"]) for r in pairs] == [
         ("A", "ours"), ("A", "sb3"), ("B", "paper"), ("B", "sb3-paper")
     ]  # fmt: skip
+
+
+def _fake_arm(root: Path, commit: str) -> Path:
+    """An arm dir of one finished run, as train.py and returns.py leave it, with a weights file."""
+    arm = arms.arm_dir("Pendulum-v1", 1200, "ours", root)
+    run = arm / "0_Pendulum-v1_seed0" / "member-0"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("env:\n  id: Pendulum-v1\nseed: 0\n")
+    (run / "summary.json").write_text('{"eval_return_mean": -150.0}')
+    (run / "model.pt").write_bytes(b"weights")
+    rows = [{"step": 5, "rollout/episode_return": -1.0}, {"step": 1200, "eval/return_mean": -150.0}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    provenance = {"commit": commit, "machine": "cpu-2c", "date": "2026-01-01", "seeds": 1}
+    (arm / arm_records.PROVENANCE).write_text(json.dumps(provenance))
+    return arm
+
+
+def test_an_arm_trained_again_replaces_its_record_once_it_finishes(tmp_path: Path) -> None:
+    runs, records = tmp_path / "runs", tmp_path / "records"
+    arm = _fake_arm(runs, commit="aaaaaaa")
+    first = arm_records.record_arm(arm, records, date="2026-01-01")
+    assert first == records / "2026-01-01-cpu-2c" / "returns" / "Pendulum-v1" / "steps1200" / "ours"
+    assert not list(first.rglob("model.pt")) and not list(first.parent.glob("*.partial"))
+    assert arm_records.record_arm(arm, records, date="2026-01-05") is None  # the same training
+    # trained again at another commit: while it trains, the record is the row, with a note
+    shutil.rmtree(runs)
+    arm = _fake_arm(runs, commit="bbbbbbb")
+    (next(arm.rglob("summary.json"))).unlink()
+    assert not arm_records.is_finished(arm)
+    directories, notes = returns.arm_dirs(runs, records)
+    assert directories == [first] and "trained again" in notes[0] and "2026-01-01" in notes[0]
+    # finished: recorded again, and the newer record is the arm
+    (next(arm.rglob("metrics.jsonl")).parent / "summary.json").write_text("{}")
+    assert returns.record_finished(runs, records)
+    second = arm_records.recorded_arms(records)[arm_records.arm_key(arm)]
+    assert second.parents[3].name == datetime.date.today().isoformat() + "-cpu-2c"
+    assert arm_records.read_provenance(second)["commit"] == "bbbbbbb"
+    assert returns.arm_dirs(runs, records) == ([second], [])
