@@ -7,6 +7,7 @@ and results land in a folder named by date and machine."""
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -522,12 +523,19 @@ def test_report_name_follows_the_results_file() -> None:
 
 def test_stored_results_are_named_by_the_date_and_machine_they_record() -> None:
     """Each folder under benchmarks/results/ is <date>-<machine>[-suffix] of the runs it holds,
-    and each results JSON there has its rendered report beside it."""
+    and each results JSON there has its rendered report beside it; the arms recorded in its
+    returns/ (benchmarks/arm_records.py) were finished on that machine."""
+    from benchmarks import arm_records
+
     folders = [p for p in (REPO / "benchmarks" / "results").iterdir() if p.is_dir()]
     assert folders
     for folder in folders:
         files = sorted(folder.glob("results*.json"))
-        assert files, folder.name
+        arms = sorted(folder.glob(f"{arm_records.RETURNS}/*/steps*/*"))
+        assert files or arms, folder.name
+        for arm in arms:
+            machine_name = arm_records.read_provenance(arm)["machine"].split(" + ")[-1]
+            assert re.fullmatch(rf"\d{{4}}-\d\d-\d\d-{machine_name}", folder.name), arm
         for path in files:
             info = json.loads(path.read_text())["machine"]
             name = f"{info['date'][:10]}-{machine.machine_slug(info)}"
