@@ -23,6 +23,7 @@ RECORDS = Path(__file__).resolve().parent / "results"
 RETURNS = "returns"  # the folder of a results dir that holds its recorded arms
 PROVENANCE = "provenance.json"
 SUMMARY = "summary.json"
+PARTIAL = ".partial"  # a record being written: renamed into place whole
 
 ArmKey = tuple[str, str, str]  # (env dir, steps<budget>, arm dir name), as under runs/results
 
@@ -42,7 +43,7 @@ def recorded_arms(records: Path = RECORDS) -> dict[ArmKey, Path]:
     puts the later dates last, and a later record replaces an earlier one."""
     newest: dict[ArmKey, Path] = {}
     for directory in sorted(records.glob(f"*/{RETURNS}/*/steps*/*")):
-        if directory.is_dir():
+        if directory.is_dir() and not directory.name.endswith(PARTIAL):
             newest[arm_key(directory)] = directory
     return newest
 
@@ -65,7 +66,7 @@ def record_arm(directory: Path, records: Path = RECORDS, date: str | None = None
     machine = provenance["machine"].split(" + ")[-1]  # an arm continued elsewhere: the last one
     date = date or datetime.date.today().isoformat()
     record = records / f"{date}-{machine}" / RETURNS / Path(*arm_key(directory))
-    staging = record.with_name(record.name + ".partial")  # a record is whole or absent
+    staging = record.with_name(record.name + PARTIAL)  # a record is whole or absent
     shutil.rmtree(staging, ignore_errors=True)
     for run_dir in find_run_dirs(directory):
         target = staging / run_dir.relative_to(directory)
