@@ -656,3 +656,39 @@ def test_sweep_walltime_alternates_abba_on_the_next_seeds(tmp_path, monkeypatch)
     assert "seeds 0, 1, then the next 2 in each further repeat" in text
     rendered = sweep_walltime.main(["--render", str(out / "results-sweep-walltime.json")])
     assert rendered == 0 and (out / "RESULTS-sweep-walltime.md").read_text() == text
+
+
+def test_a_figure_names_its_commit_with_changes_to_code_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prose, figures and results written up while a run trains leave its commit clean; any
+    other tracked file changed makes it "+changes"."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+            cwd=tmp_path, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+
+    files = [
+        "agents/sac.py",
+        "README.md",
+        "docs/results.md",
+        "docs/figures/a.png",
+        "benchmarks/results/2026-01-01-cpu-2c/results.json",
+        "benchmarks/results_plan.txt",
+    ]
+    git("init", "-q")
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("first\n")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    monkeypatch.setattr(machine, "REPO", tmp_path)
+    commit = git("rev-parse", "--short", "HEAD")
+    for name in files[1:]:
+        (tmp_path / name).write_text("written up\n")
+    (tmp_path / "untracked.py").write_text("not part of the commit's tree\n")
+    assert machine.code_commit() == commit
+    (tmp_path / "agents" / "sac.py").write_text("changed\n")
+    assert machine.code_commit() == f"{commit}+changes"

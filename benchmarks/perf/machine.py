@@ -62,9 +62,14 @@ def machine_info(threads: int, device: str = "cpu") -> dict[str, Any]:
     }
 
 
+# What no run reads: results, figures and prose. Edited while a run trains (its figures written
+# up), they leave the code it measures the commit's.
+_NOT_CODE = ("*.md", "*.png", "docs", "benchmarks/results", "benchmarks/results_plan.txt")
+
+
 def code_commit() -> str | None:
-    """The commit measured, with "+changes" when the working tree differs from it (a figure
-    names the code it came from); None outside a git checkout."""
+    """The commit measured, with "+changes" when the working tree's code differs from it (a
+    figure names the code it came from); None outside a git checkout."""
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -73,7 +78,9 @@ def code_commit() -> str | None:
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        changed = git("status", "--porcelain", "--untracked-files=no")
+        excluded = [f":(exclude,glob)**/{p}" if p.startswith("*") else f":(exclude){p}"
+                    for p in _NOT_CODE]  # fmt: skip
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     except (OSError, subprocess.CalledProcessError):
         return None
     return commit + ("+changes" if changed else "")
