@@ -82,6 +82,13 @@ def record_arm(directory: Path, records: Path = RECORDS, date: str | None = None
     return record
 
 
+def record_finished(root: Path, records: Path = RECORDS) -> list[Path]:
+    """Record every finished arm under root not recorded yet (trained before `train` recorded
+    arms, or by a `train` that was stopped after the last seed)."""
+    finished = [d for d in sorted(root.glob("*/steps*/*")) if d.is_dir() and is_finished(d)]
+    return [record for d in finished if (record := record_arm(d, records)) is not None]
+
+
 def _eval_rows(metrics: Path) -> str:
     """The metrics.jsonl lines that hold an eval (the page draws nothing else): ~10 lines of a
     run's thousands of episode and update rows."""

@@ -60,9 +60,8 @@ from analysis.runs import load_runs  # noqa: E402
 from benchmarks.arm_records import (  # noqa: E402
     RECORDS,
     arm_key,
-    is_finished,
     read_provenance,
-    record_arm,
+    record_finished,
     recorded_arms,
 )
 from benchmarks.arm_training import plan, train  # noqa: E402
@@ -140,13 +139,6 @@ def arm_dirs(root: Path, records: Path = RECORDS) -> tuple[list[Path], list[str]
         if key in recorded and read_provenance(directory) != read_provenance(recorded[key])
     ]
     return [path for _, path in sorted({**live, **recorded}.items())], notes
-
-
-def record_finished(root: Path, records: Path = RECORDS) -> list[Path]:
-    """Record every finished arm under root not recorded yet (trained before `train` recorded
-    arms, or by a `train` that was stopped after the last seed)."""
-    finished = [d for d in sorted(root.glob("*/steps*/*")) if d.is_dir() and is_finished(d)]
-    return [record for d in finished if (record := record_arm(d, records)) is not None]
 
 
 def collect(
