@@ -97,25 +97,36 @@ def arm_overrides(env: str, arm: str) -> list[str]:
 
 # Settings a lever may not change: which env, and what says which run or how it is logged.
 _NOT_A_LEVER = ("env", "hydra", "seed", "population", "total_steps", "resume")
+# ...but the env's gymnasium.make arguments are levers, e.g. which quantities the observation
+# holds (Ant-v5's contact forces: env.kwargs.include_cfrc_ext_in_observation=false). One that
+# changes the reward makes returns incomparable: what an arm's row is measured against is the
+# reader's to judge from its name.
+_ENV_KWARGS = "env.kwargs."
 
 
 def check_levers(levers: Sequence[str]) -> list[str]:
     """`--set` values as Hydra overrides; a ResultsError for one that is not KEY=VALUE, names
-    what an arm fixes otherwise, or cannot be part of a dir name."""
+    what an arm fixes otherwise, or cannot be part of a dir name. An env.kwargs key is added
+    with Hydra's `++` (set whether or not the env file names it)."""
     from runner.resume import FREE_TO_CHANGE
 
+    overrides = []
     for lever in levers:
         key, equals, value = lever.partition("=")
         if not equals or not key or not value:
             raise ResultsError(f"--set {lever!r}: expected KEY=VALUE, e.g. agent.n_step=3")
         if "/" in lever or "+" in lever:
             raise ResultsError(f"--set {lever!r}: '/' and '+' cannot be part of an arm dir's name")
+        if key.startswith(_ENV_KWARGS) and len(key) > len(_ENV_KWARGS):
+            overrides.append(f"++{lever}")
+            continue
         if key.split(".")[0] in _NOT_A_LEVER or key.startswith(FREE_TO_CHANGE):
             raise ResultsError(
                 f"--set {lever!r}: {key} is not a lever (the env, budget, seeds and logging are "
-                "the arm's own)"
+                f"the arm's own; the env's make arguments are, as {_ENV_KWARGS}KEY=VALUE)"
             )
-    return list(levers)
+        overrides.append(lever)
+    return overrides
 
 
 def arm_name(arm: str, levers: Sequence[str] = ()) -> str:
@@ -174,4 +185,5 @@ def setting_differences(run: dict[str, Any], expected: dict[str, Any]) -> list[s
 
 
 def expected_settings(env: str, steps: int, arm: str, levers: Sequence[str] = ()) -> dict[str, Any]:
-    return run_settings(compose(env, [f"total_steps={steps}", *arm_overrides(env, arm), *levers]))
+    overrides = [f"total_steps={steps}", *arm_overrides(env, arm), *check_levers(levers)]
+    return run_settings(compose(env, overrides))

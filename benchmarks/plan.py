@@ -24,7 +24,8 @@ def add_arm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=2, help="processes at once (2)")
     parser.add_argument(
         "--set", dest="levers", action="append", default=[], metavar="KEY=VALUE",
-        help="a lever on top of the arm (repeatable), e.g. agent.n_step=3",
+        help="a lever on top of the arm (repeatable), e.g. agent.n_step=3, or an argument "
+        "of the env's gymnasium.make as env.kwargs.KEY=VALUE",
     )  # fmt: skip
 
 

@@ -69,7 +69,6 @@ from benchmarks.arms import (  # noqa: E402
     ARMS,
     RUNS,
     ResultsError,
-    check_levers,
     expected_settings,
     parse_arm_name,
     run_settings,
@@ -108,7 +107,7 @@ def _arm_result(
     label = " + ".join([label, *levers])
     runs = load_runs([directory]) if library == "ours" else load_runs([], [directory])
     try:
-        expected = expected_settings(env, steps, arm, check_levers(levers))
+        expected = expected_settings(env, steps, arm, levers)
     except ResultsError as error:
         notes.append(f"{env} {directory.name}: left out: {error}")
         return None

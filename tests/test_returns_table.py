@@ -275,6 +275,26 @@ def test_the_arm_dir_reaches_hydra_as_it_is(name: str, tmp_path: Path) -> None:
     assert values["agent.n_step"] == 3 and values["population"] == 3
 
 
+def test_an_env_make_argument_is_a_lever_that_tells_its_runs_apart() -> None:
+    """env.kwargs.KEY=VALUE reaches Hydra as `++` (the key is in no env file's struct), and the
+    arm's expected settings hold it, so runs without it are not counted as the lever's."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lever = "env.kwargs.g=9.81"  # Pendulum-v1's gravity, at its default: a cheap real argument
+    assert arms.check_levers([lever, "agent.tau=0.01"]) == [f"++{lever}", "agent.tau=0.01"]
+    spec = arms.ArmSpec("Pendulum-v1", "ours", seeds=2, steps=100, jobs=2, levers=(lever,))
+    overrides = arms.check_levers(spec.levers)
+    command = arm_training.ours_command(spec, overrides, Path("arm"))
+    parsed = OverridesParser.create().parse_overrides(command[command.index("-m") + 1 :])
+    assert any(o.key_or_group == "env.kwargs.g" and o.value() == 9.81 for o in parsed)
+    with_lever = arms.expected_settings("Pendulum-v1", 100, "ours", [lever])
+    plain = arms.expected_settings("Pendulum-v1", 100, "ours")
+    assert with_lever["env.kwargs"] == {"env.kwargs.g": 9.81}
+    assert plain["env.kwargs"] == {} and with_lever != plain
+    with pytest.raises(arms.ResultsError, match="not a lever"):
+        arms.check_levers(["env.kwargs.=1"])
+
+
 def test_a_lever_arm_is_named_by_its_overrides() -> None:
     name = arms.arm_name("ours", ["agent.n_step=3", "agent.utd=2"])
     assert name == "ours+agent.n_step=3+agent.utd=2"
