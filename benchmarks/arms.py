@@ -99,8 +99,8 @@ def arm_overrides(env: str, arm: str) -> list[str]:
 _NOT_A_LEVER = ("env", "hydra", "seed", "population", "total_steps", "resume")
 # ...but the env's gymnasium.make arguments are levers, e.g. which quantities the observation
 # holds (Ant-v5's contact forces: env.kwargs.include_cfrc_ext_in_observation=false). One that
-# changes the reward makes returns incomparable: what an arm's row is measured against is the
-# reader's to judge from its name.
+# changes the reward (a cost weight) makes the arm's returns incomparable with the other rows';
+# the arm's name, which the table shows, says what was set.
 _ENV_KWARGS = "env.kwargs."
 
 
